@@ -1,0 +1,355 @@
+"""The server side of mode 6: a request datagram in, response datagrams out, over a ControlView.
+
+Behaviour follows ntpd 4.2.8's ntp_control.c, because ntpq (classic and ntpsec) is written against it:
+- frames that are too short, have the R/M/E bits or a non-zero offset, or a bad version are dropped silently
+  and counted; a count beyond the data received or an unaligned length gets CERR_BADFMT;
+- READSTAT on association 0 lists (assid, status) pairs; on an association it sends its default variables;
+- READVAR sends the default variables, or those named in the request ("flags,cert"), in the view's order;
+  an unknown name gives CERR_UNKNOWNVAR, an unknown association CERR_BADASSOC;
+- text is "name=value" items joined by ", " with "\\r\\n" before an item that would pass column 72, and a
+  final "\\r\\n"; payloads longer than 468 octets go out in fragments with the MORE bit and offsets;
+- REQ_NONCE and READ_MRU (`ntpq -c mrulist`) work when the view offers `mru_entries()`; an empty list else;
+- opcodes ntpd reserves for authenticated clients answer CERR_PERMISSION, others CERR_BADOP.
+Access control (`restrict noquery`) is the engine's decision, made before a datagram gets here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import struct
+from dataclasses import dataclass, fields, replace
+from typing import Protocol, Sequence
+
+from ..engine.control_view import ControlView
+from ..ntptime import to_ntp64
+from ..wire import control as wire
+from ..wire.control import ControlFormatError, ControlFrame
+from . import values
+
+MAX_DATA_LINE = 72  # ntpd's MAXDATALINELEN
+MAX_ITEM_VALUE = 127  # ntpd's ctl_getitem buffer: a longer "=value" ends the packet's parsing
+NONCE_TIMEOUT = 16  # seconds a REQ_NONCE answer stays valid (ntp_control.h)
+MRU_MAX_ENTRIES = 100  # entries sent in one READ_MRU answer (ntpq accepts up to 32 fragments)
+MAX_REQUEST_LEN = wire.HEADER_LEN + wire.CTL_MAX_DATA_LEN + 8 + wire.MAX_MAC_LEN
+
+# Variable names ntpd 4.2.8 (with AUTOKEY) knows: a request may name them even when we have no value.
+SYSTEM_VARIABLE_NAMES = frozenset("""
+leap stratum precision rootdelay rootdisp refid reftime tc peer offset frequency sys_jitter clk_jitter clock
+processor system version clk_wander sys_var_list tai leapsec expire mintc mru_enabled mru_depth mru_deepest
+mru_mindepth mru_maxage mru_maxdepth mru_mem mru_maxmem ss_uptime ss_reset ss_received ss_thisver ss_oldver
+ss_badformat ss_badauth ss_declined ss_restricted ss_limited ss_kodsent ss_processed ss_lamport ss_tsrounding
+peeradr peermode bcastdelay authdelay authkeys authfreek authklookups authknotfound authkuncached authkexpired
+authencrypts authdecrypts authreset koffset kfreq kmaxerr kesterr kstflags ktimeconst kprecis kfreqtol
+kppsfreq kppsstab kppsjitter kppscalibdur kppscalibs kppscaliberrs kppsjitexc kppsstbexc iostats_reset
+total_rbuf free_rbuf used_rbuf rbuf_lowater io_dropped io_ignored io_received io_sent io_sendfailed io_wakeups
+io_goodwakeups timerstats_reset timer_overruns timer_xmts fuzz clk_wander_threshold leapsmearinterval
+leapsmearoffset flags host update cert signature until ident digest
+""".split())
+PEER_VARIABLE_NAMES = frozenset("""
+config authenable authentic srcadr srcport dstadr dstport leap hmode stratum ppoll hpoll precision rootdelay
+rootdisp refid reftime org rec xleave reach unreach timer delay offset jitter dispersion keyid filtdelay
+filtoffset pmode received sent filtdisp flash ttl peer_var_list in out headway bias srchost timerec timereach
+badauth bogusorg oldpkt seldisp selbroken candidate flags host valid initsequence initkey timestamp signature
+ident
+""".split())
+# ntpd's CS_CERTIF writes each certificate as "cert=..., until=...": asking for cert brings its until.
+COMPANIONS = {"cert": ("until",)}
+# Opcodes ntpd only serves to clients authenticated with the controlkey (we serve none of them).
+AUTH_ONLY_OPCODES = frozenset({
+    wire.OP_WRITEVAR, wire.OP_WRITECLOCK, wire.OP_SETTRAP, wire.OP_CONFIGURE, wire.OP_SAVECONFIG,
+    wire.OP_READ_ORDLIST_A, wire.OP_UNSETTRAP,
+})
+
+
+class Authenticator(Protocol):
+    """Symmetric-key MACs for authenticated mode-6 requests (the engine's keys)."""
+
+    def verify(self, keyid: int, message: bytes, digest: bytes) -> bool: ...
+
+    def digest(self, keyid: int, message: bytes) -> bytes | None: ...
+
+
+@dataclass
+class ControlCounters:
+    """What ntpd counts for mode 6 (numctl* in ntp_control.c), under our names."""
+
+    requests: int = 0
+    dropped: int = 0
+    too_short: int = 0
+    oversized: int = 0
+    input_response: int = 0
+    input_fragment: int = 0
+    input_error: int = 0
+    bad_offset: int = 0
+    bad_version: int = 0
+    bad_mode: int = 0
+    data_too_short: int = 0
+    bad_opcode: int = 0
+    bad_items: int = 0
+    errors: int = 0
+    responses: int = 0
+    fragments: int = 0
+
+    def as_variables(self) -> list[tuple[str, str]]:
+        """For a ControlView that shows them: ("ctl_<name>", "<count>")."""
+        return [(f"ctl_{f.name}", str(getattr(self, f.name))) for f in fields(self)]
+
+
+def _parse_items(data: bytes) -> tuple[list[str], bool]:
+    """Variable names in a request ("a,b=1, c"), as ctl_getitem reads them; True when parsing was cut short."""
+    text = data.decode("latin-1")
+    names = []
+    for item in text.split(","):
+        name, eq, value = item.partition("=")
+        if eq and len(value.strip()) > MAX_ITEM_VALUE:
+            return names, True
+        name = name.strip(", \t\r\n\v\f")
+        if name:
+            names.append(name)
+    return names, False
+
+
+def render_items(items: Sequence[tuple[str, str]]) -> bytes:
+    """The text body of a READVAR response, wrapped as ntpd's ctl_putdata does (no final CRLF)."""
+    out: list[str] = []
+    line = 0
+    for i, (name, value) in enumerate(items):
+        item = f"{name}={value}"
+        if i:
+            out.append(",")
+            line += 1
+            if len(item) + line + 1 >= MAX_DATA_LINE:
+                out.append("\r\n")
+                line = 0
+            else:
+                out.append(" ")
+                line += 1
+        out.append(item)
+        line += len(item)
+    return "".join(out).encode("latin-1", errors="replace")
+
+
+def select(items: Sequence[tuple[str, str]], wanted: Sequence[str]) -> list[tuple[str, str]]:
+    """The items named in `wanted` (each name once, every repeat of it), in the items' own order."""
+    want = set(wanted)
+    chosen: list[tuple[str, str]] = []
+    follow: tuple[str, ...] = ()
+    for name, value in items:
+        if name in want:
+            chosen.append((name, value))
+            follow = COMPANIONS.get(name, ())
+        elif name in follow:
+            chosen.append((name, value))
+        else:
+            follow = ()
+    return chosen
+
+
+class ControlResponder:
+    """Answers mode-6 requests from a ControlView. Pure: `handle(datagram)` returns the datagrams to send."""
+
+    def __init__(self, view: ControlView, authenticator: Authenticator | None = None,
+                 controlkey: int | None = None) -> None:
+        self.view = view
+        self.authenticator = authenticator
+        self.controlkey = controlkey
+        self.counters = ControlCounters()
+        self._nonce_salt = os.urandom(16)
+
+    # -- entry point
+
+    def handle(self, datagram: bytes, now: float = 0.0, source: str = "") -> list[bytes]:
+        """Responses to one request datagram; [] when it is dropped (the counters say why)."""
+        self.counters.requests += 1
+        try:
+            return self._handle(datagram, now, source)
+        except ControlFormatError:
+            self.counters.dropped += 1
+            return []
+
+    def _drop(self, counter: str) -> list[bytes]:
+        setattr(self.counters, counter, getattr(self.counters, counter) + 1)
+        self.counters.dropped += 1
+        return []
+
+    def _handle(self, datagram: bytes, now: float, source: str) -> list[bytes]:
+        if len(datagram) < wire.HEADER_LEN:
+            return self._drop("too_short")
+        if len(datagram) > MAX_REQUEST_LEN:
+            return self._drop("oversized")
+        li_vn_mode, remop, sequence, _status, assid, offset, count = wire.HEADER.unpack_from(datagram)
+        if li_vn_mode & 7 != wire.MODE_CONTROL:
+            return self._drop("bad_mode")
+        if remop & (wire.RESPONSE | wire.MORE | wire.ERROR) or offset:
+            name = ("input_response" if remop & wire.RESPONSE else "input_fragment" if remop & wire.MORE
+                    else "input_error" if remop & wire.ERROR else "bad_offset")
+            return self._drop(name)
+        version = (li_vn_mode >> 3) & 7
+        if not wire.NTP_OLDVERSION <= version <= wire.NTP_VERSION:
+            return self._drop("bad_version")
+        leap = self.view.system_status() >> 14 & 3
+        if count > len(datagram) - wire.HEADER_LEN or len(datagram) & 3:
+            self.counters.data_too_short += 1
+            req = ControlFrame(opcode=remop & wire.OPCODE_MASK, sequence=sequence, assid=assid, version=version)
+            return self._send([wire.error_response(req, wire.CERR_BADFMT, leap)], None)
+        req = wire.decode(datagram)
+        keyid = self._authenticated_keyid(req, datagram)
+        frames = self._dispatch(req, leap, keyid, now, source)
+        return self._send(frames, keyid)
+
+    def _authenticated_keyid(self, req: ControlFrame, datagram: bytes) -> int | None:
+        """The key ID when the request carries a MAC that verifies (over every octet before it), else None."""
+        if not req.mac or self.authenticator is None:
+            return None
+        keyid = req.keyid or 0
+        message = datagram[: len(datagram) - len(req.mac)]
+        if self.authenticator.verify(keyid, message, req.mac[4:]):
+            return keyid
+        return None
+
+    def _send(self, frames: list[ControlFrame], keyid: int | None) -> list[bytes]:
+        out = []
+        for frame in frames:
+            if frame.error:
+                self.counters.errors += 1
+            elif frame.more:
+                self.counters.fragments += 1
+            else:
+                self.counters.responses += 1
+            if keyid is not None and self.authenticator is not None:
+                digest = self.authenticator.digest(keyid, wire.signed_part(frame))
+                if digest is not None:
+                    frame = replace(frame, mac=keyid.to_bytes(4, "big") + digest)
+            out.append(wire.encode(frame))
+        return out
+
+    # -- opcodes
+
+    def _dispatch(self, req: ControlFrame, leap: int, keyid: int | None, now: float, source: str) -> list[ControlFrame]:
+        op = req.opcode
+        if op == wire.OP_UNSPEC:
+            return self._status_only(req, leap)
+        if op == wire.OP_READSTAT:
+            return self._read_status(req, leap, keyid)
+        if op == wire.OP_READVAR:
+            return self._read_variables(req, leap, keyid)
+        if op == wire.OP_READCLOCK:
+            return [wire.error_response(req, wire.CERR_BADASSOC, leap)]  # no reference clock variables
+        if op == wire.OP_REQ_NONCE:
+            return self._text(req, self.view.system_status(), [("nonce", self._nonce(now, source))], leap)
+        if op == wire.OP_READ_MRU:
+            return self._read_mru(req, leap, now, source)
+        if op in AUTH_ONLY_OPCODES:
+            return [wire.error_response(req, wire.CERR_PERMISSION, leap)]
+        self.counters.bad_opcode += 1
+        return [wire.error_response(req, wire.CERR_BADOP, leap)]
+
+    def _status_only(self, req: ControlFrame, leap: int) -> list[ControlFrame]:
+        if req.assid:
+            status = self._peer_status(req.assid)
+            if status is None:
+                return [wire.error_response(req, wire.CERR_BADASSOC, leap)]
+        else:
+            status = self.view.system_status()
+        return wire.fragment(req, status, b"", leap)
+
+    def _peer_status(self, assid: int) -> int | None:
+        lookup = getattr(self.view, "peer_status", None)
+        if lookup is not None:
+            return lookup(assid)
+        for known, status in self.view.associations():
+            if known == assid:
+                return status
+        return None
+
+    def _peer_read(self, assid: int, keyid: int | None) -> None:
+        """ntpd clears a peer's event counter when an authenticated request reads it."""
+        clear = getattr(self.view, "clear_peer_events", None)
+        if keyid is not None and clear is not None:
+            clear(assid)
+
+    def _read_status(self, req: ControlFrame, leap: int, keyid: int | None) -> list[ControlFrame]:
+        if req.assid:
+            status = self._peer_status(req.assid)
+            variables = self.view.peer_variables(req.assid) if status is not None else None
+            if status is None or variables is None:
+                return [wire.error_response(req, wire.CERR_BADASSOC, leap)]
+            self._peer_read(req.assid, keyid)
+            return self._text(req, status, list(variables), leap)
+        payload = b"".join(struct.pack("!HH", a & 0xFFFF, s & 0xFFFF) for a, s in self.view.associations())
+        return wire.fragment(req, self.view.system_status(), payload, leap)
+
+    def _read_variables(self, req: ControlFrame, leap: int, keyid: int | None) -> list[ControlFrame]:
+        names, cut_short = _parse_items(req.data)
+        if cut_short:
+            self.counters.bad_items += 1
+        if req.assid:
+            status = self._peer_status(req.assid)
+            variables = self.view.peer_variables(req.assid) if status is not None else None
+            if status is None or variables is None:
+                return [wire.error_response(req, wire.CERR_BADASSOC, leap)]
+            self._peer_read(req.assid, keyid)
+            known = PEER_VARIABLE_NAMES
+        else:
+            status = self.view.system_status()
+            named = getattr(self.view, "named_system_variables", None)
+            # by name, a view may offer more than its default list (ntpd's ss_* counters, ours)
+            variables = named() if names and named is not None else self.view.system_variables()
+            known = SYSTEM_VARIABLE_NAMES
+        items = list(variables)
+        if names:
+            present = {name for name, _ in items}
+            if any(name not in known and name not in present for name in names):
+                return [wire.error_response(req, wire.CERR_UNKNOWNVAR, leap)]
+            items = select(items, names)
+        return self._text(req, status, items, leap)
+
+    def _text(self, req: ControlFrame, status: int, items: list[tuple[str, str]], leap: int) -> list[ControlFrame]:
+        """A text response; the final fragment ends in CRLF when there is room, as ntpd's ctl_flushpkt does."""
+        payload = render_items(items)
+        if items:
+            tail = len(payload) % wire.CTL_MAX_DATA_LEN or (wire.CTL_MAX_DATA_LEN if payload else 0)
+            if tail + 2 < wire.CTL_MAX_DATA_LEN:
+                payload += b"\r\n"
+        return wire.fragment(req, status, payload, leap)
+
+    def _nonce(self, now: float, source: str) -> str:
+        """A 96-bit nonce as ntpd's generate_nonce: the time and a keyed hash of time and client address."""
+        seconds = int(now) & 0xFFFFFFFF
+        fraction = int((now % 1) * 2**32) & 0xFFFFFFFF
+        return f"{seconds:08x}{fraction:08x}{self._nonce_tag(seconds, fraction, source)}"
+
+    def _nonce_tag(self, seconds: int, fraction: int, source: str) -> str:
+        return hashlib.md5(self._nonce_salt + f"{seconds}.{fraction}.{source}".encode()).hexdigest()[:8]
+
+    def _valid_nonce(self, nonce: str, now: float, source: str) -> bool:
+        """ntpd's validate_nonce: ours, for this address, and younger than NONCE_TIMEOUT."""
+        if len(nonce) != 24:
+            return False
+        try:
+            seconds, fraction = int(nonce[:8], 16), int(nonce[8:16], 16)
+        except ValueError:
+            return False
+        if not 0 <= now - seconds < NONCE_TIMEOUT + 1:
+            return False
+        return hmac.compare_digest(nonce[16:], self._nonce_tag(seconds, fraction, source))
+
+    def _read_mru(self, req: ControlFrame, leap: int, now: float, source: str) -> list[ControlFrame]:
+        """READ_MRU (ntpq -c mrulist): needs a fresh nonce; sends the view's MRU entries, newest first, at most
+        MRU_MAX_ENTRIES in one go, then now= and last.newest= which tell ntpq the list is complete."""
+        params = dict((name.strip(), value.strip()) for name, _, value in
+                      (item.partition("=") for item in req.data.decode("latin-1").split(",")))
+        if not self._valid_nonce(params.get("nonce", ""), now, source):
+            return [wire.error_response(req, wire.CERR_BADVALUE if "nonce" in params else wire.CERR_BADFMT, leap)]
+        source_of_entries = getattr(self.view, "mru_entries", None)
+        entries = list(source_of_entries())[:MRU_MAX_ENTRIES] if source_of_entries is not None else []
+        items: list[tuple[str, str]] = [("nonce", self._nonce(now, source))]
+        for i, (address, first, last, count, vn_mode, rflags) in enumerate(entries):
+            items += [(f"addr.{i}", address), (f"last.{i}", values.timestamp(to_ntp64(last))),
+                      (f"first.{i}", values.timestamp(to_ntp64(first))), (f"ct.{i}", str(count)),
+                      (f"mv.{i}", values.hexadecimal(vn_mode)), (f"rs.{i}", values.hexadecimal(rflags))]
+        newest = max((entry[2] for entry in entries), default=0.0)
+        items += [("now", values.timestamp(to_ntp64(now))), ("last.newest", values.timestamp(to_ntp64(newest)))]
+        return self._text(req, self.view.system_status(), items, leap)
