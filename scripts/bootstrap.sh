@@ -29,7 +29,7 @@ unblock_service_starts() {
 }
 
 apt_packages() {
-  local want=(ntpsec iproute2 util-linux tcpdump libcap2 libedit2 libgnutls30 libnettle8 libseccomp2 ca-certificates)
+  local want=(ntpsec iproute2 util-linux tcpdump libcap2 libedit2 libgnutls30 libnettle8 libseccomp2 ca-certificates openssl)
   local missing=()
   for p in "${want[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p"); done
   if [ ${#missing[@]} -gt 0 ]; then
@@ -67,6 +67,14 @@ python_env() {
   fi
 }
 
+# The checkout is the collection autokey.ntp: ansible.cfg's collections_path (.collections) finds it through this link.
+collection_link() {
+  mkdir -p .collections/ansible_collections/autokey
+  local link=.collections/ansible_collections/autokey/ntp
+  if [ "$(readlink "$link" 2>/dev/null)" != "../../.." ]; then rm -rf "$link"; ln -s ../../.. "$link"; fi
+}
+
 if command -v apt-get >/dev/null 2>&1; then apt_packages; else log "no apt-get: skipping Debian packages (interop tests will skip)"; fi
 python_env
+collection_link
 log "ready: $(.venv/bin/python --version), ntpq: $(command -v ntpq || echo none), chronyd: $(ls .deps/chrony/usr/sbin/chronyd 2>/dev/null || echo none)"
