@@ -1,0 +1,290 @@
+"""Autokey as the engine's `Authenticator`: session-key MACs, extension fields in and out, mode-6 variables.
+
+Key IDs up to 65535 go to the symmetric-key authenticator; above, the MAC key is the session key of
+(sender, receiver, key ID, cookie), where the cookie is 0 whenever the packet carries extension fields.
+The server side is stateless (cookie from the private value); associations keep a `PeerAutokey` in
+`assoc.auth_state`.  Crypto-NAKs are reported, never acted upon here (CVE-2016-1547, CVE-2016-4955).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from ..control.values import quoted
+from ..engine.auth import CRYPTO_NAK, AuthResult, SymmetricKeyAuth, Verdict
+from ..wire.extension import ExtensionError, ExtensionField, decode_field
+from ..wire.packet import NtpPacket
+from .errors import AutokeyError, Xevnt
+from .exchange import MODE_BCLIENT, MODE_BROADCAST, MODE_CLIENT, Exchange, PeerAutokey
+from .flags import CryptoFlag, nid_name
+from .host import AutokeyHost
+from .session import NTP_MAXKEY, mac, session_key, verify_keyid_chain
+
+ANSWER_DELAY = 0.2  # seconds before a symmetric peer's pending request is answered
+MAX_SYNC_WAIT = 20  # quick polls allowed while waiting for synchronization
+MAX_FOLLOW_UP = 16.0  # beyond this the normal poll interval takes over
+RATE_FOLLOW_UP = 2.0  # after a RATE kiss: the spacing of iburst, which ntpd's `limited` minimum allows
+_DIGEST_LEN = {"md5": 16, "sha1": 20, "sha256": 32, "sha224": 28, "sha384": 48, "sha512": 64, "ripemd160": 20}
+
+
+def _fields(packet: NtpPacket) -> list[ExtensionField]:
+    return [decode_field(raw)[0] for raw in packet.extensions]
+
+
+class AutokeyAuth:
+    """Symmetric keys plus Autokey behind the engine's authentication hook."""
+
+    def __init__(self, host: AutokeyHost, symmetric: SymmetricKeyAuth | None = None, *, automax_log2: int = 12,
+                 poll_log2: Callable[[Any], int] | None = None, synchronized: Callable[[], bool] | None = None,
+                 reloader: Callable[[], Any] | None = None, associations: Callable[[], list] | None = None) -> None:
+        self.host = host
+        self.synchronized_source = synchronized
+        self.reloader = reloader
+        self.associations = associations or (lambda: [])
+        self.last_now = 0.0
+        self.on_tick: Callable[[float], None] = lambda now: None
+        self.exchange = Exchange(host)
+        self.symmetric = symmetric or SymmetricKeyAuth()
+        self.automax_log2 = automax_log2
+        self.poll_log2 = poll_log2 or (lambda assoc: getattr(assoc, "hpoll", 6) or 6)
+        self.counters: dict[str, int] = {"badlength": 0, "crypto_errors": 0, "crypto_naks": 0}
+
+    # --- state ---------------------------------------------------------------------------------------
+
+    def state(self, assoc) -> PeerAutokey:
+        if not isinstance(assoc.auth_state, PeerAutokey):
+            assoc.auth_state = PeerAutokey(assoc.assid, assoc.hmode, getattr(assoc, "ident", None))
+        return assoc.auth_state
+
+    def set_synchronized(self, synchronized: bool, now: float) -> None:
+        """The engine says whether this host is synchronized: only then is anything signed."""
+        self.host.set_synchronized(synchronized, now)
+
+    def _tick(self, now: float) -> None:
+        """Follow the engine's synchronization state (when wired to one) and the clock for stats lines."""
+        self.last_now = now
+        self.on_tick(now)
+        if self.synchronized_source is not None:
+            synced = bool(self.synchronized_source())
+            if synced != self.host.synchronized:
+                self.host.set_synchronized(synced, now)
+
+    @property
+    def digest(self) -> str:
+        return self.host.creds.digest
+
+    # --- incoming ------------------------------------------------------------------------------------
+
+    def check(self, packet: NtpPacket, data: bytes, src, dst: str | None, assoc, now: float) -> AuthResult:
+        self._tick(now)
+        if packet.keyid is None or packet.keyid <= NTP_MAXKEY:
+            return self.symmetric.check(packet, data, src, dst, assoc, now)
+        if not packet.mac:
+            self.counters["crypto_naks"] += 1
+            return AuthResult(Verdict.CRYPTO_NAK, packet.keyid, "crypto-NAK")
+        if dst is None:
+            return AuthResult(Verdict.ERROR, packet.keyid, "no local address for the session key")
+        remote = src[0]
+        if packet.extensions:
+            cookie = 0
+        elif assoc is None:
+            cookie = self.host.cookie_for(remote, dst, now)
+        else:
+            peer = self.state(assoc)
+            if peer.hmode == MODE_BCLIENT:
+                return self._refuse_broadcast_client(peer, packet, now)
+            cookie = 0 if peer.hmode == MODE_BROADCAST else peer.pcookie
+        if len(packet.mac) != _DIGEST_LEN.get(self.digest, 16):
+            return AuthResult(Verdict.ERROR, packet.keyid, "digest length")
+        key = session_key(remote, dst, packet.keyid, cookie, self.digest)
+        if mac(key, packet.keyid, data[: packet.mac_covered], self.digest)[4:] != packet.mac:
+            return AuthResult(Verdict.ERROR, packet.keyid, "bad autokey MAC")
+        if assoc is None:
+            return AuthResult(Verdict.OK, packet.keyid)
+        result = self._association_packet(packet, remote, dst, self.state(assoc), now)
+        if self.state(assoc).cmmd is not None and hasattr(assoc, "next_poll"):
+            # a symmetric peer asked us something: answer within ANSWER_DELAY, not at our next poll
+            assoc.next_poll = min(assoc.next_poll, now + ANSWER_DELAY)
+        return result
+
+    def _refuse_broadcast_client(self, peer: PeerAutokey, packet: NtpPacket, now: float) -> AuthResult:
+        """Broadcast clients would need a client-mode exchange (CERT, identity) that the engine does not
+        make; cookie-0 MACs alone prove nothing, so these packets are refused, once logged."""
+        if not peer.errors[Xevnt.ERR]:
+            self.host.stats("0.0.0.0", f"broadcast client association {peer.associd}: Autokey broadcast client "
+                            "is not supported by ntpd-py; use `server ADDR autokey`")
+        peer.errors[Xevnt.ERR] += 1
+        peer.last_event = int(Xevnt.ERR)
+        return AuthResult(Verdict.ERROR, packet.keyid, "Autokey broadcast client not supported")
+
+    def _association_packet(self, packet: NtpPacket, remote: str, local: str, peer: PeerAutokey, now: float) -> AuthResult:
+        if packet.stratum == 0 and packet.refid == b"RATE":
+            peer.step_spacing = RATE_FOLLOW_UP  # the server enforces a headway: step no faster than iburst
+        if peer.hmode == MODE_CLIENT and packet.keyid != peer.last_keyid:
+            return AuthResult(Verdict.ERROR, packet.keyid, "reply key ID does not match our request (replay)")
+        if peer.symmetric and not packet.extensions and peer.crypto & CryptoFlag.AUTO and peer.pkeyid is not None:
+            if packet.keyid != peer.pkeyid and not verify_keyid_chain(remote, local, packet.keyid, peer.pkeyid,
+                                                                      peer.pcookie, self.digest, max_steps=16):
+                peer.crypto &= ~CryptoFlag.AUTO  # broken sequence: ask for the autokey values again
+                return AuthResult(Verdict.ERROR, packet.keyid, "autokey sequence broken")
+            peer.pkeyid = packet.keyid
+        try:
+            fields = _fields(packet)
+        except ExtensionError as exc:
+            self.counters["badlength"] += 1
+            self.exchange.record_error(peer, 0, AutokeyError(Xevnt.LEN, str(exc)), now, remote)
+            return AuthResult(Verdict.ERROR, packet.keyid, f"crypto: {exc}")
+        hismode = packet.mode
+        for ext in fields:
+            try:
+                line = self.exchange.receive(peer, ext, now, hismode, remote)
+            except AutokeyError as exc:
+                self.counters["crypto_errors"] += 1
+                self.exchange.record_error(peer, ext.opcode >> 16, exc, now, remote)
+                return AuthResult(Verdict.ERROR, packet.keyid, f"crypto: {exc}")
+            if line:
+                self.host.stats(remote, line)
+        return AuthResult(Verdict.OK, packet.keyid)
+
+    # --- outgoing ------------------------------------------------------------------------------------
+
+    def request_tail(self, assoc, header: bytes, now: float) -> bytes:
+        if not getattr(assoc, "autokey", False):
+            return self.symmetric.request_tail(assoc, header, now)
+        self._tick(now)
+        local, remote = assoc.dstadr, assoc.srcadr[0]
+        if local is None:
+            return b""
+        peer = self.state(assoc)
+        if peer.keylist is None or peer.keylist.exhausted:
+            self.exchange.new_keylist(peer, local, remote, now, self.poll_log2(assoc), self.automax_log2)
+        keyid = peer.keylist.next()
+        fields = []
+        answer = self.exchange.answer_pending(peer, local, remote, now)
+        if answer is not None:
+            fields.append(answer)
+        request = self.exchange.next_request(peer, now)
+        if request is not None:
+            fields.append(request)
+        region = b"".join(f.encode() for f in fields)
+        cookie = 0 if region or peer.hmode == MODE_BROADCAST else peer.pcookie
+        key = session_key(local, remote, keyid, cookie, self.digest)
+        peer.last_keyid = keyid
+        peer.last_request = request
+        return region + mac(key, keyid, header + region, self.digest)
+
+    def reply_tail(self, request: NtpPacket, verdict: AuthResult, src, dst: str | None, header: bytes, now: float) -> bytes:
+        if verdict.keyid is None or verdict.keyid <= NTP_MAXKEY:
+            return self.symmetric.reply_tail(request, verdict, src, dst, header, now)
+        if verdict.verdict is not Verdict.OK or dst is None:
+            return CRYPTO_NAK
+        self._tick(now)
+        client = src[0]
+        try:
+            fields = _fields(request)
+        except ExtensionError:
+            self.counters["badlength"] += 1
+            return CRYPTO_NAK
+        region = b""
+        if fields:
+            answer = self.host.respond(fields[0], client, dst, now)
+            region = answer.encode()
+            cookie = 0
+        else:
+            cookie = self.host.cookie_for(client, dst, now)
+        key = session_key(dst, client, verdict.keyid, cookie, self.digest)
+        return region + mac(key, verdict.keyid, header + region, self.digest)
+
+    def poll_hint(self, assoc, now: float) -> float | None:
+        """Seconds until the next Autokey step is worth sending (None: nothing pending, poll normally).
+
+        The reference waits one poll per step; we ask again as soon as the last answer was processed."""
+        if not getattr(assoc, "autokey", False) or not isinstance(assoc.auth_state, PeerAutokey):
+            return None
+        peer = assoc.auth_state
+        if peer.hmode not in (MODE_CLIENT, 1, 2) or peer.done(self.host.synchronized):
+            return None
+        if peer.crypto != peer.hint_flags:  # progress: keep stepping quickly
+            peer.hint_flags, peer.follow_up = peer.crypto, peer.step_spacing
+        elif peer.last_request is None and not self.host.synchronized and peer.waiting_for_sync < MAX_SYNC_WAIT:
+            peer.waiting_for_sync += 1  # only SIGN/LEAP are left: quick polls also feed the clock filter
+            peer.follow_up = peer.step_spacing
+        else:  # no progress (no answer, refused answers, waiting for sync): back off to the normal poll
+            peer.follow_up *= 2
+            if peer.follow_up > MAX_FOLLOW_UP:
+                return None
+        return peer.follow_up
+
+    # --- mode 6 ---------------------------------------------------------------------------------------
+
+    def peer_variables(self, assoc) -> list[tuple[str, str]]:
+        if not getattr(assoc, "autokey", False) or not isinstance(assoc.auth_state, PeerAutokey):
+            return self.symmetric.peer_variables(assoc)
+        peer = assoc.auth_state
+        out: list[tuple[str, str]] = []
+        if peer.subject:
+            out.append(("host", quoted(peer.subject)))
+        if peer.crypto:
+            out.append(("flags", f"0x{peer.crypto:x}"))
+            nid = (peer.crypto >> 16) & 0xFFFF
+            out.append(("signature", quoted(nid_name(nid))))
+        if peer.ident:
+            out.append(("ident", quoted(peer.ident)))
+        if peer.recval is not None:
+            out += [("initsequence", str(peer.recval[2])), ("initkey", f"0x{peer.recval[3]:x}"),
+                    ("timestamp", str(peer.recval[0]))]
+        if peer.last_event:
+            from .errors import text
+
+            out.append(("crypto_event", quoted(f"0x{peer.last_event:x} {text(peer.last_event)}")))
+            out.append(("crypto_errors", str(sum(peer.errors.values()))))
+        return out
+
+    def system_variables(self) -> list[tuple[str, str]]:
+        out = []
+        for name, value in self.host.system_variables():
+            out.append((name, quoted(value) if name in ("host", "digest", "signature", "cert") else value))
+        return out
+
+    def reload(self, now: float) -> None:
+        """SIGHUP: re-read the key files (through `reloader`) and restart only the exchanges that need it.
+
+        A failure keeps the running credentials and is written to cryptostats."""
+        if self.reloader is None:
+            return
+        try:
+            creds = self.reloader()
+        except Exception as exc:  # errors name the file; keep running on the old keys
+            self.host.stats("0.0.0.0", f"reload failed, keeping the running keys: {exc}")
+            return
+        restarted = self.replace_credentials(creds, now, self.associations())
+        self.host.stats("0.0.0.0", f"keys reloaded, restarted associations {restarted or 'none'}")
+
+    def replace_credentials(self, creds, now: float, associations=()) -> list[int]:
+        """Hot reload: load new credentials; restart the exchange only where the server-side keys changed.
+
+        Returns the association IDs that were restarted."""
+        old = self.host.creds
+        self.host.load(creds)
+        if self.host.synchronized:
+            self.host.update(now)
+        restarted = []
+        own_changed = (old.host_key.private_numbers() != creds.host_key.private_numbers()
+                       or old.certificate.der != creds.certificate.der)
+        for assoc in associations:
+            peer = assoc.auth_state
+            if isinstance(peer, PeerAutokey) and (own_changed or peer.ident_params is not None):
+                if own_changed or self._ident_changed(peer):
+                    peer.reset()
+                    restarted.append(peer.associd)
+                    if hasattr(assoc, "next_poll"):  # start the new exchange now, not at the next poll
+                        assoc.next_poll = min(assoc.next_poll, now + peer.step_spacing)
+        return restarted
+
+    def _ident_changed(self, peer: PeerAutokey) -> bool:
+        name = {CryptoFlag.IFF: "iff", CryptoFlag.GQ: "gq", CryptoFlag.MV: "mv"}.get(peer.ident_scheme)
+        found = self.host.creds.identity.client_params(name, peer.ident or "") if name else None
+        return found is None or found[1] != peer.ident_fstamp
+
+
+__all__ = ["AutokeyAuth", "RATE_FOLLOW_UP"]

@@ -1,0 +1,115 @@
+"""Autokey status word and verification bits (ntp_crypto.h CRYPTO_FLAG_*), and the signature NIDs.
+
+An association's `flags` = the server's status word (ENAB, TAI, scheme bits, signature NID << 16)
+| the client's verification bits (CERT ... LEAP), as ntpd 4.2.8p15 computes it.
+"""
+
+from __future__ import annotations
+
+from enum import IntFlag
+
+NID_SHIFT = 16
+
+
+class CryptoFlag(IntFlag):
+    ENAB = 0x0001  # crypto enabled (ASSOC accepted)
+    TAI = 0x0002  # leapseconds table / TAI offset available
+    PRIV = 0x0010  # PC identity scheme (private certificate)
+    IFF = 0x0020
+    GQ = 0x0040
+    MV = 0x0080
+    CERT = 0x0100  # certificate trail to a trusted root verified
+    VRFY = 0x0200  # identity verified
+    PROV = 0x0400  # first signature verified after identity: proventic
+    COOK = 0x0800
+    AUTO = 0x1000
+    SIGN = 0x2000
+    LEAP = 0x4000
+
+
+SCHEME_MASK = 0x00F0  # CRYPTO_FLAG_MASK: PRIV | IFF | GQ | MV
+STATUS_MASK = 0x00FF
+VERIFY_MASK = 0x7F00  # CRYPTO_FLAG_ALL
+
+# Certificate flags (cert_info.flags), shown in `rv 0 cert`: "alice alice 0x5"; owned by keys.cert.
+from ..keys.cert import CERT_ERROR, CERT_PRIV, CERT_SIGN, CERT_TRUST, CERT_VALID  # noqa: E402,F401
+
+# OpenSSL NIDs of the signature algorithms Autokey certificates use, with OpenSSL's long names.
+NID_NAMES = {
+    3: "md2WithRSAEncryption",
+    4: "md5",
+    7: "md2WithRSAEncryption",
+    8: "md5WithRSAEncryption",
+    64: "sha1",
+    65: "sha1WithRSAEncryption",
+    113: "dsaWithSHA1",
+    114: "md5-sha1",
+    116: "dsaWithSHA1",
+    117: "ripemd160",
+    119: "ripemd160WithRSA",
+    668: "sha256WithRSAEncryption",
+    669: "sha384WithRSAEncryption",
+    670: "sha512WithRSAEncryption",
+    671: "sha224WithRSAEncryption",
+    672: "sha256",
+    673: "sha384",
+    674: "sha512",
+    675: "sha224",
+}
+# Signature NID -> digest name (hashlib / cryptography) used with it.
+NID_DIGEST = {
+    8: "md5",
+    65: "sha1",
+    113: "sha1",
+    116: "sha1",
+    119: "ripemd160",
+    668: "sha256",
+    669: "sha384",
+    670: "sha512",
+    671: "sha224",
+}
+# Digest short names (`crypto digest D`) -> OpenSSL NID, as crypto_config() resolves them.
+DIGEST_NIDS = {"md5": 4, "sha1": 64, "sha": 64, "ripemd160": 117, "sha256": 672, "sha224": 675, "sha384": 673, "sha512": 674}
+DIGEST_OF_SIGNATURE_OID = {
+    "1.2.840.113549.1.1.4": 8,
+    "1.2.840.113549.1.1.5": 65,
+    "1.2.840.113549.1.1.11": 668,
+    "1.2.840.113549.1.1.12": 669,
+    "1.2.840.113549.1.1.13": 670,
+    "1.2.840.113549.1.1.14": 671,
+    "1.2.840.10040.4.3": 113,
+}
+
+
+def status_word(nid: int, *, scheme: int = 0, tai: bool = False, priv: bool = False) -> int:
+    """The host status word ntpd sends in ASSOC messages (crypto_flags)."""
+    word = CryptoFlag.ENAB | scheme | (nid << NID_SHIFT)
+    if tai:
+        word |= CryptoFlag.TAI
+    if priv:
+        word |= CryptoFlag.PRIV
+    return int(word)
+
+
+def signature_nid(flags: int) -> int:
+    return (flags >> NID_SHIFT) & 0xFFFF
+
+
+def nid_name(nid: int) -> str:
+    return NID_NAMES.get(nid, f"nid{nid}")
+
+
+def decode(flags: int) -> list[str]:
+    """Names of the bits set, plus the signature algorithm: what an operator reads from `rv ASSID flags`."""
+    names = [f.name for f in CryptoFlag if flags & f and f.name]
+    nid = signature_nid(flags)
+    if nid:
+        names.append(nid_name(nid))
+    unknown = flags & 0xFFFF & ~(0x00F3 | VERIFY_MASK)
+    if unknown:
+        names.append(f"unknown:0x{unknown:x}")
+    return names
+
+
+def describe(flags: int) -> str:
+    return f"0x{flags:x} " + " ".join(decode(flags))
