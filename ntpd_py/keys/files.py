@@ -20,6 +20,7 @@ PRIVATE_MODE = 0o600
 PUBLIC_MODE = 0o644
 
 _FILE_NAME = re.compile(r"^ntpkey_(?P<kind>[A-Za-z0-9-]+)_(?P<owner>.+)\.(?P<stamp>\d+)$")
+_HEADER_NAME = re.compile(r"^#\s*(?P<name>ntpkey_\S+)\s*$")
 _PEM_BEGIN = re.compile(r"^-----BEGIN (?P<label>[A-Z0-9 ]+)-----\s*$")
 _PEM_END = re.compile(r"^-----END (?P<label>[A-Z0-9 ]+)-----\s*$")
 
@@ -49,6 +50,15 @@ def parse_file_name(name: str) -> tuple[str, str, int] | None:
     if match is None:
         return None
     return match["kind"], match["owner"], int(match["stamp"])
+
+
+def header_file_name(text: str) -> str | None:
+    """The file name ntp-keygen wrote in a key file's header (`header`), looked for in the first three lines."""
+    for line in text.splitlines()[:3]:
+        match = _HEADER_NAME.match(line)
+        if match:
+            return match["name"]
+    return None
 
 
 def ctime_text(unix: float) -> str:
@@ -222,6 +232,11 @@ def atomic_symlink(target: str, link: str | os.PathLike[str]) -> Path:
         raise
     _fsync_dir(directory)
     return link
+
+
+def link_target(link: str | os.PathLike[str]) -> str | None:
+    """What `link` points at, as written (not resolved); None when it is not a symbolic link."""
+    return os.readlink(link) if os.path.islink(link) else None
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -3,9 +3,10 @@
 # MIT License (see LICENSE or https://opensource.org/licenses/MIT)
 """Turn mode-6 variables into the status module's report, and name every Autokey step that is missing.
 
-Pure: variables and the peer status word in, dictionaries and messages out. The bit values and names come from
-ntpd_py.autokey.flags (passed in as `flags_module`), the error texts from ntpd_py.autokey.errors; what each bit
-means for an operator is said here, once.
+Pure: variables and an association in, dictionaries and messages out. The bits (values, names, order, which are
+identity schemes), the certificate flags and the NID names come from ntpd_py.autokey.flags (passed in as
+`flags_module`), the error texts from ntpd_py.autokey.errors, the peer status word's decoding from the
+ntpd_py.control.client.Association given; only what each bit means for an operator is said here, once.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from __future__ import annotations
 import calendar
 import time
 
-# What the absence of each bit tells an operator, in the client's order (ASSOC, CERT, identity, COOK, SIGN, LEAP).
+# What the absence of each bit tells an operator, by CryptoFlag name. Steps are reported in CryptoFlag's order, which
+# is the client's (ASSOC, CERT, identity, COOK, SIGN, LEAP); TAI has no entry because it is never required.
 STEP_MEANING = {
     "ENAB": "no Autokey association (the server did not answer ASSOC)",
     "PRIV": "server does not use the PC (private certificate) scheme",
@@ -28,18 +30,9 @@ STEP_MEANING = {
     "SIGN": "certificate not signed by the server",
     "LEAP": "leap-second values not received",
 }
-SCHEME_NAMES = ("PRIV", "IFF", "GQ", "MV")
-STEP_ORDER = ("ENAB", "PRIV", "IFF", "GQ", "MV", "CERT", "VRFY", "PROV", "COOK", "AUTO", "SIGN", "LEAP")
-
-# ntp_control.h: peer status word = status byte << 8 | event count << 4 | last event.
-PST_AUTHENABLE = 0x40
-PST_AUTHENTIC = 0x20
-SELECTION = ("reject", "falsetick", "excess", "outlier", "candidate", "backup", "sys.peer", "pps.peer")
 
 # Names under which a daemon may report an association's last crypto error (our daemon; others send none).
 CRYPTO_ERROR_VARIABLES = ("crypto_event", "crypto_error", "last_crypto_error", "last_crypto_event")
-
-TAI_BIT = 0x2
 
 
 def parse_int(value) -> int:
@@ -78,25 +71,26 @@ def count(value) -> int:
         return 0
 
 
-def auth_and_condition(status: int) -> tuple[str, str]:
-    """ntpq's `as` columns: auth (ok, bad, none) and condition, from the peer status word."""
-    byte = (status >> 8) & 0xFF
-    if byte & PST_AUTHENABLE:
-        auth = "ok" if byte & PST_AUTHENTIC else "bad"
-    else:
-        auth = "none"
-    return auth, SELECTION[byte & 0x7]
+def auth_and_condition(association) -> tuple[str, str]:
+    """ntpq's `as` columns auth (ok, bad, none) and condition, from an Association (its peer status word, decoded)."""
+    auth = ("ok" if association.authentic else "bad") if association.auth_enabled else "none"
+    return auth, association.selection
+
+
+def scheme_flags(flags_module) -> list:
+    """The identity scheme bits (PRIV, IFF, GQ, MV): the CryptoFlag members inside SCHEME_MASK, in order."""
+    return [flag for flag in flags_module.CryptoFlag if flag & flags_module.SCHEME_MASK]
 
 
 def decode_flags(value: int, flags_module) -> dict:
     """Every bit by name, the scheme and the signature algorithm."""
     bits = {flag.name: bool(value & flag) for flag in flags_module.CryptoFlag}
-    schemes = [name for name in ("PRIV", "IFF", "GQ", "MV") if bits.get(name)]
+    schemes = [flag.name for flag in scheme_flags(flags_module) if value & flag]
     nid = flags_module.signature_nid(value)
     return {
         "value": "0x%x" % value,
         "names": flags_module.decode(value),
-        "scheme": schemes[0] if schemes else ("TC" if bits.get("ENAB") else None),
+        "scheme": schemes[0] if schemes else ("TC" if value & flags_module.CryptoFlag.ENAB else None),
         "signature_nid": nid,
         "signature": flags_module.nid_name(nid) if nid else None,
         "bits": bits,
@@ -106,17 +100,16 @@ def decode_flags(value: int, flags_module) -> dict:
 def missing_steps(actual: int, expected: int, flags_module, last_error: str | None = None) -> list[str]:
     """One message per expected bit that is absent (TAI never required), plus a wrong signature algorithm."""
     messages = []
-    required = expected & ~TAI_BIT
-    by_name = {flag.name: int(flag) for flag in flags_module.CryptoFlag}
-    for name in STEP_ORDER:
-        bit = by_name.get(name)
-        if bit is None or not required & bit or actual & bit:
+    required = expected & ~int(flags_module.CryptoFlag.TAI)
+    schemes = scheme_flags(flags_module)
+    for flag in flags_module.CryptoFlag:
+        meaning = STEP_MEANING.get(flag.name)
+        if meaning is None or not required & flag or actual & flag:
             continue
-        meaning = STEP_MEANING[name]
-        if name in SCHEME_NAMES:
-            used = [other for other in SCHEME_NAMES if actual & by_name.get(other, 0)]
+        if flag in schemes:
+            used = [other.name for other in schemes if actual & other]
             meaning += " (it uses %s)" % "/".join(used) if used else " (it uses TC: no identity scheme)"
-        message = "%s: %s 0x%x missing" % (meaning, name, bit)
+        message = "%s: %s 0x%x missing" % (meaning, flag.name, flag)
         if last_error and not messages:  # the first missing step is the one the error stopped
             message += "; last error %s" % last_error
         messages.append(message)
@@ -154,10 +147,12 @@ def ntp_date_to_iso(value: str) -> str | None:
     return time.strftime("%Y-%m-%dT%H:%M:00Z", time.gmtime(calendar.timegm(parsed)))
 
 
-CERT_FLAG_NAMES = ((0x01, "trust"), (0x02, "sign"), (0x04, "valid"), (0x08, "private"), (0x80, "error"))
+# How the report names the certificate flags of flags_module (ntp_crypto.h's CERT_* bits), in ntpd's order.
+CERT_FLAG_LABELS = (("CERT_TRUST", "trust"), ("CERT_SIGN", "sign"), ("CERT_VALID", "valid"), ("CERT_PRIV", "private"),
+                    ("CERT_ERROR", "error"))
 
 
-def certificates(system: list[tuple[str, str]]) -> list[dict]:
+def certificates(system: list[tuple[str, str]], flags_module) -> list[dict]:
     """`cert="bob alice 0x4", until=202711220814` pairs of the system variables, in order."""
     found = []
     for name, value in system:
@@ -167,7 +162,8 @@ def certificates(system: list[tuple[str, str]]) -> list[dict]:
                      "flags": parts[2] if len(parts) > 2 else "", "until": None, "flags_decoded": []}
             try:
                 bits = parse_int(entry["flags"])
-                entry["flags_decoded"] = [label for bit, label in CERT_FLAG_NAMES if bits & bit]
+                entry["flags_decoded"] = [label for constant, label in CERT_FLAG_LABELS
+                                          if bits & getattr(flags_module, constant)]
             except ValueError:
                 pass
             found.append(entry)
@@ -176,18 +172,18 @@ def certificates(system: list[tuple[str, str]]) -> list[dict]:
     return found
 
 
-def association_report(assid: int, status: int, variables: list[tuple[str, str]], expected: int,
+def association_report(association, variables: list[tuple[str, str]], expected: int,
                        flags_module, errors_module) -> dict:
     """The report of one association: what it is, its flags bit by bit, and what is missing."""
-    auth, condition = auth_and_condition(status)
+    auth, condition = auth_and_condition(association)
     flags_text = first(variables, "flags")
     last_error = crypto_error(variables, errors_module)
     report = {
-        "assid": assid,
+        "assid": association.assid,
         "address": unquote(first(variables, "srcadr") or ""),
         "host": unquote(first(variables, "host") or "") or None,
         "ident": unquote(first(variables, "ident") or "") or None,
-        "status": "%04x" % status,
+        "status": "%04x" % association.status,
         "auth": auth,
         "reach": first(variables, "reach"),
         "condition": condition,

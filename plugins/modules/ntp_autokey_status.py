@@ -165,14 +165,14 @@ else:
     IMPORT_ERROR = None
 
 
-def query(params: dict) -> tuple[list[tuple[int, int, list]], list[tuple[str, str]]]:
-    """One reading: (assid, status, peer variables) per association, and the system variables."""
+def query(params: dict) -> tuple[list[tuple[object, list]], list[tuple[str, str]]]:
+    """One reading: (Association, peer variables) per association, and the system variables."""
     client = control_client.ControlClient(params["host"], params["port"], timeout=params["query_timeout"])
     try:
         system = report.pairs(client.read_system())
         peers = []
-        for assid, status in client.associations():
-            peers.append((int(assid), int(status), report.pairs(client.read_peer(assid))))
+        for association in client.associations():
+            peers.append((association, report.pairs(client.read_peer(association.assid))))
         return peers, system
     finally:
         close = getattr(client, "close", None)
@@ -226,10 +226,10 @@ def main() -> None:
         except (control_client.ControlError, OSError, ValueError) as exc:
             last_problem = "no mode-6 answer from %s: %s" % (where, to_native(exc))
         else:
-            reports = [report.association_report(assid, status, variables, expected, autokey_flags, autokey_errors)
-                       for assid, status, variables in peers]
+            reports = [report.association_report(association, variables, expected, autokey_flags, autokey_errors)
+                       for association, variables in peers]
             checked, problems = select(reports, params["associations"])
-            certificates = report.certificates(system)
+            certificates = report.certificates(system, autokey_flags)
             if not checked and not problems:
                 problems.append("no Autokey association at %s" % where)
             for peer in checked:

@@ -121,7 +121,6 @@ import traceback
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_native, to_text
 
-from ansible_collections.autokey.ntp.plugins.module_utils.keysdir_files import split_key_file_name
 from ansible_collections.autokey.ntp.plugins.module_utils.ntpd_py_import import fail_if_missing
 
 try:
@@ -160,12 +159,14 @@ def export(params: dict, export_dir: str) -> dict[str, str]:
 
 def pick(written: dict[str, str], kind: str, group: str) -> tuple[str, str]:
     """(file name, content) of the newest ntpkey_<kind>_<group>.<filestamp> written; ("", "") if none."""
-    best = None
+    wanted = key_files.link_name(kind, group).lower()
+    best, best_filestamp = None, None
     for name in written:
-        parts = split_key_file_name(name)
-        if parts and parts[0].lower() == ("ntpkey_%s_%s" % (kind, group)).lower():
-            if best is None or parts[1] > split_key_file_name(best)[1]:
-                best = name
+        parts = key_files.parse_file_name(name)
+        if parts is None or key_files.link_name(parts[0], parts[1]).lower() != wanted:
+            continue
+        if best is None or parts[2] > best_filestamp:
+            best, best_filestamp = name, parts[2]
     return (best, written[best]) if best else ("", "")
 
 
@@ -207,8 +208,11 @@ def main() -> None:
     if not filename:
         module.fail_json(msg="ntpd_py exported no %s parameters for trust group %s from %s"
                          % (scheme.upper(), params["group"], params["keysdir"]))
-    parts = split_key_file_name(filename)
-    link_name, filestamp = parts if parts is not None else (filename, None)
+    parts = key_files.parse_file_name(filename)
+    if parts is not None:
+        link_name, filestamp = key_files.link_name(parts[0], parts[1]), parts[2]
+    else:
+        link_name, filestamp = filename, None
     result = dict(changed=False, content=content, filename=filename, link_name=link_name, filestamp=filestamp)
     if params["export_password"] is not None:
         server_filename, server_content = pick(written, SERVER_KIND[scheme], params["group"])

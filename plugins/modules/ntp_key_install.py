@@ -20,7 +20,8 @@ description:
     copying the export.
   - Idempotent, nothing changes when the file already holds the same bytes and the link already points at it.
     Older generations stay in place, as ntp-keygen leaves them.
-  - Writes are atomic (temporary file and rename); a link is replaced atomically too.
+  - Writes are atomic (temporary file and rename); a link is replaced atomically too. Both go through ntpd_py's
+    key file layer, as the daemon's own ntp-keygen writes them.
 extends_documentation_fragment:
   - ansible.builtin.files
   - autokey.ntp.ntp
@@ -61,14 +62,17 @@ options:
     type: raw
   validate:
     description:
-      - Where ntpd_py is installed on the host, load client identity parameters (C(ntpkey_iffpar_*),
-        C(ntpkey_gqpar_*), C(ntpkey_mvpar_*)) with it before installing them, and refuse values that cannot work,
-        such as stock ntp-keygen's PKCS#8 IFF and MV exports, which lost the public value and never verify.
-      - Without ntpd_py only the shape of the content is checked.
+      - Load client identity parameters (C(ntpkey_iffpar_*), C(ntpkey_gqpar_*), C(ntpkey_mvpar_*)) with ntpd_py
+        before installing them, and refuse values that cannot work, such as stock ntp-keygen's PKCS#8 IFF and MV
+        exports, which lost the public value and never verify.
+      - With V(false) only the shape of the content is checked.
     type: bool
     default: true
+requirements:
+  - ntpd_py (the ntpd-py package, installed on the managed host by the M(autokey.ntp.ntpd_py) role; run the task
+    with that virtual environment's interpreter)
 notes:
-  - The module does not need ntpd_py; with it, O(validate) checks the values as the daemon will load them.
+  - O(validate) checks the values as the daemon will load them.
 seealso:
   - module: autokey.ntp.ntp_identity_export
   - plugin: autokey.ntp.ntp_identity
@@ -122,24 +126,20 @@ import hashlib
 import os
 import re
 import tempfile
+import traceback
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_bytes, to_native, to_text
 
-from ansible_collections.autokey.ntp.plugins.module_utils.keysdir_files import (
-    name_from_header,
-    point_link,
-    read_link,
-    sha256_file,
-    split_key_file_name,
-    write_file_atomically,
-)
+from ansible_collections.autokey.ntp.plugins.module_utils.ntpd_py_import import fail_if_missing
 
 try:
     from ntpd_py.keys import files as key_files
     from ntpd_py.keys import store as key_store
-except ImportError:  # optional here: without ntpd_py only the shape is checked
-    key_files = key_store = None
+except ImportError:
+    IMPORT_ERROR: str | None = traceback.format_exc()
+else:
+    IMPORT_ERROR = None
 
 DEFAULT_LINK = {"leap": "ntpkey_leap"}
 CLIENT_PARAMETERS = re.compile(r"^ntpkey_(iff|gq|mv)par_", re.IGNORECASE)
@@ -181,7 +181,7 @@ def choose_names(module, data: bytes, origin: str) -> tuple[str, str]:
     kind = module.params["kind"]
     filename = module.params["filename"]
     if not filename and kind == "identity":
-        filename = name_from_header(to_text(data, errors="surrogate_or_replace"))
+        filename = key_files.header_file_name(to_text(data, errors="surrogate_or_replace"))
     if not filename and module.params["src"]:
         filename = os.path.basename(module.params["src"])
     if not filename and kind == "leap":
@@ -190,11 +190,12 @@ def choose_names(module, data: bytes, origin: str) -> tuple[str, str]:
         module.fail_json(msg="filename is required: %s has no '# ntpkey_...' header line to take it from" % origin)
     link_name = module.params["link_name"] or DEFAULT_LINK.get(kind)
     if not link_name:
-        parts = split_key_file_name(filename)
+        parts = key_files.parse_file_name(filename)
         if parts is None:
             module.fail_json(msg="link_name is required: filename %s is not of the form ntpkey_<type>_<name>.<filestamp>"
                              % filename)
-        link_name = parts[0]
+        kind, owner, _filestamp = parts
+        link_name = key_files.link_name(kind, owner)
     for option, value in (("filename", filename), ("link_name", link_name)):
         if "/" in value or value in (".", ".."):
             module.fail_json(msg="%s must be a plain file name inside keysdir, not %r" % (option, value))
@@ -205,8 +206,6 @@ def choose_names(module, data: bytes, origin: str) -> tuple[str, str]:
 
 def check_values(data: bytes, filename: str, link_name: str, origin: str) -> str | None:
     """Load client identity parameters with ntpd_py, as the daemon will; a message naming the file if they fail."""
-    if key_store is None:
-        return None
     match = CLIENT_PARAMETERS.match(link_name) or CLIENT_PARAMETERS.match(filename)
     if match is None:
         return None
@@ -237,6 +236,7 @@ def main() -> None:
         add_file_common_args=True,
         supports_check_mode=True,
     )
+    fail_if_missing(module, IMPORT_ERROR)
     keysdir = module.params["keysdir"]
     data, origin = load_data(module)
     problem = check_shape(module.params["kind"], data, origin)
@@ -255,7 +255,9 @@ def main() -> None:
     if os.path.lexists(path) and not os.path.isfile(path):
         module.fail_json(msg="%s exists and is not a regular file" % path)
 
-    before = {"keysdir_exists": os.path.isdir(keysdir), "sha256": sha256_file(path), "link": read_link(link)}
+    # Hashes, not contents, in the diff: the files are secret.
+    before = {"keysdir_exists": os.path.isdir(keysdir), "sha256": module.sha256(path),
+              "link": key_files.link_target(link)}
     after = {"keysdir_exists": True, "sha256": hashlib.sha256(data).hexdigest(), "link": filename}
     changed = before != after
 
@@ -264,11 +266,13 @@ def main() -> None:
             if not before["keysdir_exists"]:
                 os.makedirs(keysdir, 0o755)
             if before["sha256"] != after["sha256"]:
-                write_file_atomically(path, data, DEFAULT_MODE[module.params["kind"]])
+                key_files.atomic_write(path, data, DEFAULT_MODE[module.params["kind"]])
             if before["link"] != filename:
-                point_link(link, filename)
+                key_files.atomic_symlink(filename, link)
         except OSError as exc:
             module.fail_json(msg="cannot install %s: %s" % (exc.filename or path, to_native(exc.strerror or exc)))
+        except key_files.KeyFileError as exc:
+            module.fail_json(msg="cannot install %s" % to_native(exc))
 
     if module.params["mode"] is None:
         module.params["mode"] = "%04o" % DEFAULT_MODE[module.params["kind"]]
@@ -276,14 +280,14 @@ def main() -> None:
         file_args = module.load_file_common_arguments(module.params, path=path)
         changed = module.set_fs_attributes_if_different(file_args, changed)
 
-    parts = split_key_file_name(filename)
+    parts = key_files.parse_file_name(filename)
     module.exit_json(
         changed=changed,
         path=path,
         link=link,
         filename=filename,
         link_name=link_name,
-        filestamp=parts[1] if parts else None,
+        filestamp=parts[2] if parts else None,
         diff={"before": before, "after": after, "before_header": path, "after_header": path},
     )
 

@@ -208,7 +208,6 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_native
 
 from ansible_collections.autokey.ntp.plugins.module_utils import keygen_plan as plan_rules
-from ansible_collections.autokey.ntp.plugins.module_utils.keysdir_files import read_link
 from ansible_collections.autokey.ntp.plugins.module_utils.ntpd_py_import import fail_if_missing
 
 try:
@@ -339,7 +338,7 @@ class KeysDirectory:
         """Managed link name -> target, for the links that exist."""
         found = {}
         for piece in self.pieces():
-            target = read_link(self.link_path(piece))
+            target = key_files.link_target(self.link_path(piece))
             if target is not None:
                 found[self.link_name(piece)] = target
         return found

@@ -22,6 +22,7 @@ if _ROOT not in sys.path and os.path.isdir(os.path.join(_ROOT, "ntpd_py")):
     sys.path.append(_ROOT)  # ansible-test: ntpd_py travels inside the collection tree
 flags = pytest.importorskip("ntpd_py.autokey.flags")
 errors = pytest.importorskip("ntpd_py.autokey.errors")
+control = pytest.importorskip("ntpd_py.control.client")
 
 # What reference ntpd 4.2.8p15 sent for bob in ../shared/vectors/iff/ntpq (bob_rv_assid.txt, bob_rv0_cert.txt).
 BOB_PEER = [("srcadr", "10.99.0.1"), ("reach", "001"), ("host", '"alice"'), ("flags", "0x87f23"),
@@ -37,13 +38,13 @@ def test_integers_read_in_both_forms_ntpq_prints():
 
 
 def test_peer_status_word_as_ntpq_shows_it():
-    assert report.auth_and_condition(0xF61A) == ("ok", "sys.peer")
-    assert report.auth_and_condition(0xD414) == ("bad", "candidate")
-    assert report.auth_and_condition(0x9014) == ("none", "reject")
+    assert report.auth_and_condition(control.Association(1, 0xF61A)) == ("ok", "sys.peer")
+    assert report.auth_and_condition(control.Association(1, 0xD414)) == ("bad", "candidate")
+    assert report.auth_and_condition(control.Association(1, 0x9014)) == ("none", "reject")
 
 
 def test_reference_association_is_complete_and_decoded():
-    got = report.association_report(38363, 0xF61A, BOB_PEER, 0x87F21, flags, errors)
+    got = report.association_report(control.Association(38363, 0xF61A), BOB_PEER, 0x87F21, flags, errors)
     assert got["ok"] and got["missing"] == []
     assert got["flags"] == "0x87f23" and got["host"] == "alice" and got["ident"] == "alice"
     assert got["flags_decoded"]["scheme"] == "IFF"
@@ -54,7 +55,7 @@ def test_reference_association_is_complete_and_decoded():
 
 def test_missing_steps_are_named_with_the_last_error_on_the_first():
     stuck = [("srcadr", "10.99.0.1"), ("flags", "0x81123"), ("crypto_event", '"0x10e bad or missing group key"')]
-    got = report.association_report(1, 0xF61A, stuck, 0x87F21, flags, errors)
+    got = report.association_report(control.Association(1, 0xF61A), stuck, 0x87F21, flags, errors)
     assert not got["ok"]
     assert got["missing"][0] == ("identity not verified: VRFY 0x200 missing; last error 0x10e bad or missing "
                                  "group key")
@@ -69,12 +70,12 @@ def test_tai_is_never_required_and_a_wrong_signature_is_named():
 
 
 def test_an_association_without_flags_is_not_autokey():
-    got = report.association_report(2, 0x9014, [("srcadr", "127.0.0.1")], 0x87F21, flags, errors)
+    got = report.association_report(control.Association(2, 0x9014), [("srcadr", "127.0.0.1")], 0x87F21, flags, errors)
     assert got["autokey"] is False and not got["ok"]
 
 
 def test_certificates_with_their_expiry():
-    certs = report.certificates(BOB_SYSTEM)
+    certs = report.certificates(BOB_SYSTEM, flags)
     assert [(c["subject"], c["issuer"], c["flags"]) for c in certs] == [
         ("bob", "alice", "0x4"), ("alice", "alice", "0x5"), ("bob", "bob", "0x0")]
     assert certs[1]["flags_decoded"] == ["trust", "valid"]

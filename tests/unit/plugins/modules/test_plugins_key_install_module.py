@@ -9,10 +9,12 @@ import tempfile
 
 import pytest
 
+_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..", ".."))
+if _ROOT not in sys.path and os.path.isdir(os.path.join(_ROOT, "ntpd_py")):
+    sys.path.append(_ROOT)  # ansible-test: ntpd_py travels inside the collection tree; the module imports it
 try:
     from ansible_collections.autokey.ntp.plugins.modules import ntp_key_install
 except ImportError:  # the main pytest run: make this checkout importable as autokey.ntp
-    _ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..", ".."))
     _TOP = tempfile.mkdtemp(prefix="autokey-ntp-collection-")
     os.makedirs(os.path.join(_TOP, "ansible_collections", "autokey"))
     os.symlink(_ROOT, os.path.join(_TOP, "ansible_collections", "autokey", "ntp"))
