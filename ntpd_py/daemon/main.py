@@ -1,0 +1,369 @@
+"""The asyncio shell around NtpHost: sockets, timers, signals, files. No protocol decisions here.
+
+One UDP socket per `interface listen ADDR` (or the wildcard when there is none), on port 123 or the
+`port N` extension. Each datagram goes to `NtpHost.receive_datagram` with the time it was read; each
+timer tick to `handle_timers`. SIGHUP re-reads the configuration and keys (`NtpHost.reload`); SIGTERM and
+SIGINT stop the loop and remove the pidfile. Clock discipline only with `enable ntp` (KernelClock).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import platform
+import signal
+import socket
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from ..auth.keyfile import KeyFileError, SymmetricKey, read_keys_file
+from ..clock.discipline import KernelClock
+from ..config.model import NtpConfig
+from ..engine.control_view import HostControlView
+from ..engine.host import NtpHost, Outgoing
+
+VERSION = "0.1.0"
+SYSSTATS_INTERVAL = 3600.0
+
+
+class DaemonError(Exception):
+    """A startup problem that names its file (config, keys, pidfile, socket)."""
+
+
+def version_string() -> str:
+    return f"ntpd-py {VERSION}"
+
+
+class Logger:
+    """ntpd-style log lines to a file (or stderr), with an optional debug echo."""
+
+    def __init__(self, path: str | None, debug: int = 0) -> None:
+        self.path, self.debug = path, debug
+        self._handle = open(path, "a", encoding="utf-8") if path else None  # noqa: SIM115
+
+    def __call__(self, message: str) -> None:
+        stamp = time.strftime("%d %b %H:%M:%S", time.gmtime())
+        line = f"{stamp} ntpd-py[{os.getpid()}]: {message}"
+        if self._handle is not None:
+            self._handle.write(line + "\n")
+            self._handle.flush()
+        if self._handle is None or self.debug:
+            print(line, file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+
+
+def load_config(path: str, warn: Callable[[str], None] | None = None) -> NtpConfig:
+    """The configuration; errors stop us (DaemonError, FILE:LINE), warnings go to `warn` (ntpd logs them)."""
+    from ..config.parser import parse_file
+
+    try:
+        result = parse_file(path)
+    except OSError as exc:
+        raise DaemonError(f"{path}: {exc.strerror or exc}") from None
+    if result.errors:
+        raise DaemonError("\n".join(str(d) for d in result.diagnostics))
+    if warn is not None:
+        for diagnostic in result.warnings:
+            warn(str(diagnostic))
+    return result.config
+
+
+def load_keys(config: NtpConfig) -> dict[int, SymmetricKey]:
+    if not config.keys:
+        return {}
+    try:
+        return read_keys_file(config.keys)
+    except KeyFileError as exc:
+        raise DaemonError(str(exc)) from None
+    except OSError as exc:
+        raise DaemonError(f"{config.keys}: {exc.strerror or exc}") from None
+
+
+def read_drift(path: str) -> float | None:
+    """The frequency (PPM) ntpd's driftfile holds, or None when absent or unreadable."""
+    try:
+        return float(Path(path).read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def write_drift(path: str, ppm: float) -> None:
+    """Atomically replace the driftfile with `ppm` (three decimals, as ntpd)."""
+    target = Path(path)
+    temp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    temp.write_text(f"{ppm:.3f}\n")
+    os.replace(temp, target)
+
+
+def listen_addresses(config: NtpConfig) -> list[str]:
+    """Addresses of `interface listen ADDR` lines; the wildcard when there is none."""
+    out = []
+    for item in config.interfaces:
+        if item.action == "listen" and item.target not in ("all", "ipv4", "ipv6", "wildcard"):
+            out.append(item.target.split("/", 1)[0])
+    return out or ["0.0.0.0"]
+
+
+def resolve(name: str) -> str | None:
+    try:
+        return socket.getaddrinfo(name, None, socket.AF_INET, socket.SOCK_DGRAM)[0][4][0]
+    except OSError:
+        return None
+
+
+class _Endpoint(asyncio.DatagramProtocol):
+    """One bound socket: plain client requests take the host's quick path, everything else the full one."""
+
+    def __init__(self, daemon: Daemon, local: str) -> None:
+        self.daemon, self.local = daemon, local
+        self.local_dst = None if local in ("0.0.0.0", "::") else local
+
+    def connection_made(self, transport) -> None:  # type: ignore[override]
+        self.transport = transport
+        self.quick_reply = self.daemon.host.quick_reply
+
+    def datagram_received(self, data: bytes, addr) -> None:  # type: ignore[override]
+        now = time.time()
+        try:
+            reply = self.quick_reply(data, addr, now)
+            if reply is not None:
+                self.transport.sendto(reply, addr)
+                return
+            out = self.daemon.host.receive_datagram(data, addr[:2], self.local_dst, now)
+        except Exception as exc:  # the core must never crash the daemon: count, log, keep serving
+            self.daemon.internal_error(f"a packet from {addr[0]}", exc)
+            return
+        if out:
+            send = self.transport.sendto
+            for o in out:
+                if o.src is None or o.src == self.local_dst:
+                    send(o.data, o.dst)
+                else:
+                    self.daemon.send(o)
+
+    def error_received(self, exc: Exception) -> None:
+        self.daemon.send_errors += 1
+
+
+class Daemon:
+    """Owns the loop; `run()` until SIGTERM."""
+
+    def __init__(self, config_path: str, *, logfile: str | None = None, pidfile: str | None = None,
+                 debug: int = 0) -> None:
+        self.config_path = config_path
+        warnings: list[str] = []
+        self.config = load_config(config_path, warnings.append)
+        self.keys = load_keys(self.config)
+        self.log = Logger(logfile or self.config.logfile, debug)
+        for line in warnings:
+            self.log(line)
+        self.pidfile = pidfile
+        self.internal_errors = 0
+        self.send_errors = 0
+        self.endpoints: dict[str, _Endpoint] = {}
+        self._stop: asyncio.Event | None = None
+        self.stats = self._stats_writers(self.config)
+        now = time.time()
+        uname = platform.uname()
+        self.addresses = listen_addresses(self.config)
+        clock = KernelClock() if self.config.discipline else None
+        self.host = NtpHost(self.config, now, keys=self.keys, local_addresses=self.addresses, clock=clock,
+                            resolve=resolve, system_info={"version": version_string(), "processor": uname.machine,
+                                                          "system": f"{uname.system}/{uname.release}"})
+        if self.config.discipline and self.config.driftfile:
+            ppm = read_drift(self.config.driftfile)
+            if ppm is not None:  # only with `enable ntp`: start the discipline where the last run left it
+                self.host.discipline.frequency = ppm * 1e-6
+                self.host.clock.set_frequency(ppm * 1e-6)
+                self.log(f"frequency {ppm:.3f} PPM from {self.config.driftfile}")
+        if self.config.crypto.present:
+            self._attach_autokey(now)
+        self.view = HostControlView(self.host)
+        self.host.control_handler = self._make_control_handler()
+        self.log(f"{version_string()} starting, config {config_path}, port {self.config.listen_port}")
+
+    def _attach_autokey(self, now: float) -> None:
+        """`crypto` in the configuration: put Autokey (ntpd_py/autokey) in front of the symmetric keys."""
+        try:
+            from ..autokey.setup import attach
+        except ImportError as exc:
+            raise DaemonError(f"{self.config_path}: crypto configured but Autokey is unavailable: {exc}") from None
+        try:
+            attach(self.host, now)
+        except (ValueError, OSError) as exc:  # AutokeySetupError is a ValueError and names its file
+            raise DaemonError(str(exc)) from None
+
+    def _make_control_handler(self) -> Callable[[bytes, tuple[str, int], float], list[bytes]] | None:
+        try:
+            from ..control.responder import ControlResponder
+        except ImportError:
+            return None
+        responder = ControlResponder(self.view, authenticator=self.host.symmetric, controlkey=self.config.controlkey)
+        self.responder = responder
+        return lambda data, src, now: responder.handle(data, now, src[0])
+
+    def _stats_writers(self, config: NtpConfig) -> dict:
+        try:
+            from .stats import writers_from_config
+        except ImportError:
+            return {}
+        try:
+            return writers_from_config(config, os.getpid(), time.time())
+        except OSError as exc:
+            self.log(f"statistics disabled: {exc}")
+            return {}
+
+    def internal_error(self, what: str, exc: BaseException) -> None:
+        """Count a bug hit in the core; log the first few and then one in a thousand."""
+        self.internal_errors += 1
+        if self.internal_errors <= 10 or self.internal_errors % 1000 == 0:
+            self.log(f"internal error #{self.internal_errors} on {what}: {exc!r}")
+
+    def send(self, o: Outgoing) -> None:
+        endpoint = self.endpoints.get(o.src or "") or next(iter(self.endpoints.values()))
+        try:
+            endpoint.transport.sendto(o.data, o.dst)
+        except OSError:
+            self.send_errors += 1
+
+    def _flush_records(self) -> None:
+        for line in self.host.take_log():
+            self.log(line)
+        records = self.host.take_stats()
+        if records and self.stats:
+            from .stats import timestamp_fields
+
+            for name, when, text in records:
+                writer = self.stats.get(name)
+                if writer is not None:
+                    writer.write(when, f"{timestamp_fields(when)} {text}")
+
+    def _save_drift(self) -> None:
+        """Hourly, with `enable ntp` only: the discipline's frequency to the driftfile."""
+        if not (self.config.discipline and self.config.driftfile):
+            return
+        try:
+            write_drift(self.config.driftfile, self.host.discipline.frequency * 1e6)
+        except OSError as exc:
+            self.log(f"{self.config.driftfile}: {exc.strerror or exc}")
+
+    def _sysstats(self, now: float) -> None:
+        """Once an hour, as ntpd's record_sys_stats (counters since start)."""
+        writer = self.stats.get("sysstats")
+        if writer is None:
+            return
+        from .stats import SystemCounters, sysstats_line
+
+        c = self.host.counters
+        counters = SystemCounters(uptime=int(now - self.host.started), received=c["received"],
+                                  processed=c["processed"], new_version=c["thisver"], old_version=c["oldver"],
+                                  restricted=c["restricted"], bad_length=c["badformat"], bad_auth=c["badauth"],
+                                  declined=c["declined"], rate_limited=c["limited"], kod_sent=c["kodsent"])
+        writer.write(now, sysstats_line(now, counters))
+
+    async def _timers(self) -> None:
+        assert self._stop is not None
+        next_sysstats = time.time() + SYSSTATS_INTERVAL
+        while not self._stop.is_set():
+            now = time.time()
+            try:
+                for o in self.host.handle_timers(now):
+                    self.send(o)
+            except Exception as exc:  # keep the daemon alive; the next tick tries again
+                self.internal_error("timers", exc)
+            self._flush_records()
+            if now >= next_sysstats:
+                self._sysstats(now)
+                self._save_drift()
+                next_sysstats = now + SYSSTATS_INTERVAL
+            delay = max(0.01, min(1.0, self.host.next_timer() - time.time()))
+            try:
+                await asyncio.wait_for(self._stop.wait(), delay)
+            except asyncio.TimeoutError:
+                pass
+
+    def reload(self) -> None:
+        try:
+            config = load_config(self.config_path, self.log)
+            keys = load_keys(config)
+        except DaemonError as exc:
+            self.log(f"reload failed, keeping the running configuration: {exc}")
+            return
+        self.config, self.keys = config, keys
+        self.host.reload(config, keys, time.time())
+        self._flush_records()
+
+    async def _open_sockets(self) -> None:
+        loop = asyncio.get_running_loop()
+        port = self.config.listen_port
+        for address in self.addresses:
+            family = socket.AF_INET6 if ":" in address else socket.AF_INET
+            sock = socket.socket(family, socket.SOCK_DGRAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if address in ("0.0.0.0", "::"):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+            else:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+                sock.bind((address, port))
+            except OSError as exc:
+                sock.close()
+                raise DaemonError(f"{self.config_path}: cannot bind {address} port {port}: {exc.strerror}") from None
+            transport, endpoint = await loop.create_datagram_endpoint(lambda a=address: _Endpoint(self, a), sock=sock)
+            self.endpoints[address] = endpoint
+            self.log(f"listening on {address} port {port}")
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        await self._open_sockets()
+        self._write_pidfile()
+        loop.add_signal_handler(signal.SIGTERM, self._stop.set)
+        loop.add_signal_handler(signal.SIGINT, self._stop.set)
+        loop.add_signal_handler(signal.SIGHUP, self.reload)
+        try:
+            await self._timers()
+        finally:
+            for endpoint in self.endpoints.values():
+                endpoint.transport.close()
+            self._flush_records()
+            self._save_drift()
+            self.log("exiting on signal")
+            self._remove_pidfile()
+            for writer in self.stats.values():
+                writer.close()
+            self.log.close()
+
+    def _write_pidfile(self) -> None:
+        if self.pidfile:
+            try:
+                Path(self.pidfile).write_text(f"{os.getpid()}\n")
+            except OSError as exc:
+                raise DaemonError(f"{self.pidfile}: {exc.strerror}") from None
+
+    def _remove_pidfile(self) -> None:
+        if self.pidfile:
+            try:
+                os.unlink(self.pidfile)
+            except FileNotFoundError:
+                pass
+
+
+def run_daemon(daemon: Daemon) -> None:
+    """Run with uvloop when it is installed (faster datagram path), asyncio's loop otherwise."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(daemon.run())
+        return
+    if hasattr(uvloop, "run"):
+        uvloop.run(daemon.run())
+    else:  # pragma: no cover - old uvloop
+        uvloop.install()
+        asyncio.run(daemon.run())

@@ -1,0 +1,771 @@
+"""The sans-IO NTP host: bytes and a time in, bytes and log lines out.
+
+    host = NtpHost(config, now=t0, authenticator=..., control_handler=..., local_addresses=["127.0.0.5"])
+    out = host.receive_datagram(data, src=("127.0.0.9", 123), dst="127.0.0.5", now=t)   # -> [Outgoing]
+    out = host.handle_timers(now=t)                                                        # -> [Outgoing]
+    host.next_timer()                                                                      # when to call again
+    host.take_log(); host.take_stats()                                                     # lines for the shell
+
+It answers client requests (mode 3) from a precomputed reply template, runs client, symmetric and
+broadcast associations through the clock filter and the selection algorithms, enforces `restrict`, and
+counts everything it drops. Authentication goes through an `Authenticator` (engine/auth.py); mode-6
+packets go to the `control_handler` given at construction, which reads this host through `ControlView`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import random
+import struct
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from ..auth.keyfile import SymmetricKey
+from ..clock.discipline import ClockAdjuster, ClockDiscipline, NullClock
+from ..clock.filter import NTP_SHIFT, PHI
+from ..clock.select import SEL_SYSPEER, Candidate, SelectOptions, Selection, select
+from ..config.model import NtpConfig
+from ..ntptime import to_ntp64
+from ..wire.packet import (HEADER_LEN, NtpPacket, PacketError, decode, encode_header, ntp_diff, refid_from_ipv4,
+                           refid_from_text)
+from .association import (BURST_INTERVAL, MODE_ACTIVE, MODE_BCLIENT, MODE_BROADCAST, MODE_CLIENT, MODE_PASSIVE,
+                          MODE_SERVER, NTP_IBURST, TEST_AUTH, TEST_BOGUS, TEST_DUPLICATE, TEST_INVALID, TEST_UNSYNC,
+                          Association)
+from .auth import Authenticator, AuthResult, SymmetricKeyAuth, Verdict
+from .events import (EVNT_NOPEER, EVNT_SYSRESTART, PEER_EVENT_NAMES, PEVNT_AUTH, PEVNT_DEMOBIL, PEVNT_DENY,
+                     PEVNT_MOBIL, PEVNT_NEWPEER, PEVNT_RATE, PEVNT_REACH, PEVNT_UNREACH, SST_LOCAL, SST_NTP,
+                     SST_UNSPEC, SYSTEM_EVENT_NAMES, EventCounter, peer_status, system_status)
+from .restrict import RestrictTable
+
+Address = tuple[str, int]
+ControlHandler = Callable[[bytes, Address, float], list[bytes]]
+
+LEAP_NOWARNING, LEAP_NOTINSYNC = 0, 3
+STRATUM_UNSPEC = 16
+NTP_MINPOLL = 3
+MINDISPERSE = 0.001
+LOOPBACK_REFID = bytes([127, 0, 0, 1])
+DEFAULT_ORPHANWAIT = 300.0
+DEFAULT_BROADCASTDELAY = 0.004
+LOCAL_CLOCK_PREFIX = "127.127.1."
+_REPLY = struct.Struct("!BBBb20s8sQQ")
+_MID = struct.Struct("!II4sQ")
+# restrict flags that change how a client request is answered: such sources take the full path
+_NOT_QUICK = frozenset({"ignore", "noserve", "notrust", "limited", "version"})
+COUNTER_NAMES = ("received", "thisver", "oldver", "badversion", "badformat", "badauth", "declined", "restricted",
+                 "limited", "kodsent", "processed", "control", "mode7", "noassoc", "bogus", "duplicate",
+                 "sent", "control_errors")
+
+
+@dataclass(slots=True)
+class Outgoing:
+    """A datagram to send: payload, destination (ip, port) and the local address to send it from."""
+
+    data: bytes
+    dst: Address
+    src: str | None = None
+
+
+@dataclass
+class SystemState:
+    """RFC 5905 system variables."""
+
+    leap: int = LEAP_NOTINSYNC
+    stratum: int = STRATUM_UNSPEC
+    precision: int = -20
+    root_delay: float = 0.0
+    root_dispersion: float = 0.0
+    refid: bytes = b"INIT"
+    reftime: int = 0
+    peer: int | None = None
+    source: int = SST_UNSPEC
+    offset: float = 0.0
+    jitter: float = 0.0
+    poll: int = NTP_MINPOLL
+    poll_counter: int = 0
+    orphan: bool = False
+    events: EventCounter = field(default_factory=EventCounter)
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+        return True
+    except ValueError:
+        return False
+
+
+class NtpHost:
+    """One NTP daemon's state, without sockets or clocks (see module docstring)."""
+
+    def __init__(self, config: NtpConfig, now: float, *, authenticator: Authenticator | None = None,
+                 keys: Mapping[int, SymmetricKey] | None = None, control_handler: ControlHandler | None = None,
+                 local_addresses: Sequence[str] = (), clock: ClockAdjuster | None = None, precision: int = -20,
+                 resolve: Callable[[str], str | None] | None = None, rng: random.Random | None = None,
+                 system_info: Mapping[str, str] | None = None) -> None:
+        self.config = config
+        self.started = now
+        self._now = now
+        self.rng = rng or random.Random()
+        self.local_addresses = list(local_addresses)
+        self.port = config.listen_port
+        self.symmetric = SymmetricKeyAuth(keys or {}, set(config.trustedkeys))
+        self.authenticator: Authenticator = authenticator or self.symmetric
+        self.control_handler = control_handler
+        self.system_info = dict(system_info or {})
+        self.sys = SystemState(precision=precision)
+        self.counters = dict.fromkeys(COUNTER_NAMES, 0)
+        self.malformed: dict[str, int] = {}
+        self.associations: dict[int, Association] = {}
+        self._by_address: dict[Address, Association] = {}
+        self._next_assid = self.rng.randint(1000, 60000)
+        self._log: list[str] = []
+        self._stats: list[tuple[str, float, str]] = []
+        self.discipline_enabled = config.discipline
+        self.clock: ClockAdjuster = clock if clock is not None and self.discipline_enabled else NullClock()
+        self.discipline = ClockDiscipline(self.clock)
+        self.restrict = RestrictTable()
+        self.select_options = SelectOptions()
+        self.orphan_stratum = STRATUM_UNSPEC
+        self.orphan_at = now + DEFAULT_ORPHANWAIT
+        self.broadcast_client = config.broadcastclient or "bclient" in config.enabled
+        self.broadcast_delay = config.broadcastdelay if config.broadcastdelay is not None else DEFAULT_BROADCASTDELAY
+        self._apply_config(config, resolve)
+        self._sys_event(EVNT_SYSRESTART)
+        self._rebuild_template()
+
+    # ------------------------------------------------------------------ configuration
+    def _apply_config(self, config: NtpConfig, resolve: Callable[[str], str | None] | None) -> None:
+        self._apply_restrict(config)
+        tos = config.tos
+        self.select_options = SelectOptions(
+            minsane=int(tos.get("minsane", 1)), minclock=int(tos.get("minclock", 3)),
+            maxclock=int(tos.get("maxclock", 10)), maxdist=float(tos.get("maxdist", 1.5)),
+            mindist=float(tos.get("mindist", MINDISPERSE)), ceiling=int(tos.get("ceiling", STRATUM_UNSPEC - 1)))
+        if "orphan" in tos:
+            self.orphan_stratum = int(tos["orphan"])
+        self.orphan_at = self.started + float(tos.get("orphanwait", DEFAULT_ORPHANWAIT))
+        fudges = {f.address: f for f in config.fudges}
+        for item in config.associations:
+            where = f"{item.origin}"
+            if item.kind in ("pool", "manycastclient"):
+                self.log(f"{where}: {item.kind} {item.address}: not supported by ntpd-py, ignored")
+                continue
+            address = item.address
+            if item.is_refclock:
+                if not address.startswith(LOCAL_CLOCK_PREFIX):
+                    self.log(f"{where}: reference clock {address}: only the local clock 127.127.1.u is supported")
+                    continue
+                fudge = fudges.get(address)
+                assoc = self._mobilize((address, 0), MODE_CLIENT, configured=True, refclock=True,
+                                       minpoll=item.minpoll, maxpoll=item.maxpoll, prefer=item.prefer)
+                if fudge is not None and fudge.stratum is not None:
+                    assoc.refclock_stratum = fudge.stratum
+                if fudge is not None and fudge.refid:
+                    assoc.refclock_refid = refid_from_text(fudge.refid)
+                continue
+            if not _is_ip(address):
+                resolved = resolve(address) if resolve else None
+                if resolved is None:
+                    self.log(f"{where}: cannot resolve {address!r}, association skipped")
+                    continue
+                address = resolved
+            hmode = {"server": MODE_CLIENT, "peer": MODE_ACTIVE, "broadcast": MODE_BROADCAST}[item.kind]
+            self._mobilize((address, self.port), hmode, configured=True, version=item.version,
+                           minpoll=item.minpoll, maxpoll=item.maxpoll, iburst=item.iburst, burst=item.burst,
+                           prefer=item.prefer, noselect=item.noselect, keyid=item.key, autokey=item.autokey,
+                           ident=item.ident)
+        for group in config.manycastservers:
+            self.log(f"manycastserver {group}: manycast is not supported by ntpd-py, ignored")
+        client_polls = [a.minpoll for a in self.associations.values() if not a.refclock]
+        self.sys.poll = max(NTP_MINPOLL, min(client_polls)) if client_polls else NTP_MINPOLL
+
+    def _apply_restrict(self, config: NtpConfig) -> None:
+        table = RestrictTable(average=int(config.discard.get("average", 3)),
+                              minimum=float(config.discard.get("minimum", 2)))
+        for item in config.restricts:
+            address = item.address
+            if address == "default" and item.ipv == 6:
+                address = "-6 default"
+            elif address == "default" and item.ipv == 4:
+                address = "-4 default"
+            elif address == "source" or not (address.startswith("-") or address == "default" or _is_ip(address)):
+                self.log(f"{item.origin}: restrict {address}: only addresses and default are enforced, ignored")
+                continue
+            table.add(address, item.mask, item.flags, str(item.origin))
+        for local in self.local_addresses:  # ntpd never restricts its own interface addresses
+            exact = any(e.network.prefixlen == e.network.max_prefixlen and str(e.network.network_address) == local
+                        for e in table.entries)
+            if _is_ip(local) and not exact:
+                table.add(local, None, frozenset(), "interface")
+        self.restrict = table
+        self._restricting = bool(table.default_v4 or table.default_v6 or any(e.flags for e in table.entries))
+
+    def reload(self, config: NtpConfig, keys: Mapping[int, SymmetricKey] | None, now: float) -> None:
+        """SIGHUP: new restrictions, keys and trusted keys; associations and their state are kept."""
+        self.config = config
+        self._apply_restrict(config)
+        self.symmetric.replace_keys(keys or {}, set(config.trustedkeys))
+        self.authenticator.reload(now)
+        self.log("configuration reloaded (restrict, keys, trustedkey)")
+
+    # ------------------------------------------------------------------ associations
+    def _mobilize(self, srcadr: Address, hmode: int, **kwargs) -> Association:
+        self._next_assid = self._next_assid % 65535 + 1
+        while self._next_assid in self.associations:
+            self._next_assid = self._next_assid % 65535 + 1
+        dstadr = kwargs.pop("dstadr", None) or self._local_for(srcadr[0])
+        assoc = Association(assid=self._next_assid, srcadr=srcadr, hmode=hmode, dstadr=dstadr, **kwargs)
+        assoc.filter.precision = 2.0**self.sys.precision
+        self.associations[assoc.assid] = assoc
+        self._by_address[srcadr] = assoc
+        assoc.start(self._now, self.rng)
+        self._peer_event(assoc, PEVNT_MOBIL)
+        return assoc
+
+    def _demobilize(self, assoc: Association) -> None:
+        self._peer_event(assoc, PEVNT_DEMOBIL)
+        self.associations.pop(assoc.assid, None)
+        if self._by_address.get(assoc.srcadr) is assoc:
+            del self._by_address[assoc.srcadr]
+        if self.sys.peer == assoc.assid:
+            self.sys.peer = None
+
+    def _local_for(self, remote: str) -> str | None:
+        if not self.local_addresses:
+            return None
+        try:
+            version = ipaddress.ip_address(remote).version
+        except ValueError:
+            return self.local_addresses[0]
+        for local in self.local_addresses:
+            if _is_ip(local) and ipaddress.ip_address(local).version == version:
+                return local
+        return self.local_addresses[0]
+
+    # ------------------------------------------------------------------ events and records
+    def log(self, line: str) -> None:
+        self._log.append(line)
+
+    def take_log(self) -> list[str]:
+        out, self._log = self._log, []
+        return out
+
+    def take_stats(self) -> list[tuple[str, float, str]]:
+        """(filegen name, time, line without the MJD/seconds prefix) records for daemon/stats.py."""
+        out, self._stats = self._stats, []
+        return out
+
+    def _peer_event(self, assoc: Association, code: int) -> None:
+        if assoc.events.report(code):
+            line = f"{assoc.srcadr[0]} {self.peer_status_word(assoc):04x} {code | 0x80:02x} {PEER_EVENT_NAMES[code]}"
+            self.log(line)
+            self._stats.append(("protostats", self._now, line))
+
+    def _sys_event(self, code: int) -> None:
+        if self.sys.events.report(code):
+            line = f"0.0.0.0 {self.system_status_word():04x} {code:02x} {SYSTEM_EVENT_NAMES[code]}"
+            self.log(line)
+            self._stats.append(("protostats", self._now, line))
+
+    def system_status_word(self) -> int:
+        return system_status(self.sys.leap, self.sys.source, self.sys.events)
+
+    def peer_status_word(self, assoc: Association) -> int:
+        return peer_status(assoc.status_bits(), assoc.selection, assoc.events)
+
+    # ------------------------------------------------------------------ receive path
+    def _drop(self, reason: str) -> list[Outgoing]:
+        self.malformed[reason] = self.malformed.get(reason, 0) + 1
+        self.counters["badformat"] += 1
+        return []
+
+    def receive_datagram(self, data: bytes, src: Address, dst: str | None, now: float) -> list[Outgoing]:
+        """Handle one datagram that arrived at local address `dst` from `src` at `now`."""
+        self._now = now
+        counters = self.counters
+        counters["received"] += 1
+        if not data:
+            return self._drop("short")
+        first = data[0]
+        mode = first & 7
+        flags = self.restrict.lookup(src[0])
+        if mode == 6:
+            counters["control"] += 1
+            if "ignore" in flags or "noquery" in flags:
+                counters["restricted"] += 1
+                return []
+            if self.control_handler is None:
+                return []
+            try:
+                replies = self.control_handler(bytes(data), src, now)
+            except Exception as exc:  # a responder bug must not take the daemon down
+                counters["control_errors"] += 1
+                self.log(f"control request from {src[0]} failed: {exc!r}")
+                return []
+            return [Outgoing(r, src, dst) for r in replies]
+        if mode == 7:
+            counters["mode7"] += 1
+            return []
+        if "ignore" in flags or "noserve" in flags:
+            counters["restricted"] += 1
+            return []
+        version = (first >> 3) & 7
+        if version == 4:
+            counters["thisver"] += 1
+        elif 1 <= version < 4:
+            counters["oldver"] += 1
+        else:
+            counters["badversion"] += 1
+            return self._drop("version")
+        if "version" in flags and version != 4:
+            counters["restricted"] += 1
+            return []
+        if mode == 3 and len(data) == HEADER_LEN:
+            return self._serve_fast(data, src, dst, flags, now, version)
+        try:
+            pkt = decode(data)
+        except PacketError as exc:
+            return self._drop(exc.reason)
+        if mode == 0:
+            if version != 1:
+                return self._drop("mode")
+            mode = MODE_CLIENT
+        if mode == MODE_CLIENT:
+            return self._serve(pkt, data, src, dst, flags, now)
+        return self._peer_packet(pkt, data, src, dst, flags, now)
+
+    def quick_reply(self, data: bytes, src: Address, now: float) -> bytes | None:
+        """The hot path for the shell: a plain 48-byte NTPv4 client request from an unrestricted source,
+        answered from the template. None means "not that case": call receive_datagram instead."""
+        if len(data) != HEADER_LEN or data[0] & 0x3F != 0x23:  # version 4, mode 3
+            return None
+        if self._restricting and not self.restrict.lookup(src[0]).isdisjoint(_NOT_QUICK):
+            return None
+        counters = self.counters
+        counters["received"] += 1
+        counters["thisver"] += 1
+        counters["processed"] += 1
+        stamp = int((now + 2208988800.0) * 4294967296.0)
+        return _REPLY.pack(self._leap_bits | 0x24, self._template_stratum, data[2], self.sys.precision,
+                           self._template_mid, data[40:48], stamp, stamp)
+
+    # server replies ------------------------------------------------------
+    def _rebuild_template(self) -> None:
+        s = self.sys
+        stratum = 0 if s.stratum >= STRATUM_UNSPEC else s.stratum
+        self._template_stratum = stratum
+        self._template_mid = _MID.pack(
+            int(round(s.root_delay * 65536)) & 0xFFFFFFFF, int(round(s.root_dispersion * 65536)) & 0xFFFFFFFF,
+            s.refid, s.reftime)
+        self._leap_bits = (s.leap & 3) << 6
+
+    def _rate_check(self, src: Address, dst: str | None, flags: frozenset[str], data: bytes,
+                    now: float) -> list[Outgoing] | None:
+        """None when the request may be served; otherwise what to send (a RATE KoD or nothing)."""
+        if not self.restrict.rate_limited(src[0], now):
+            return None
+        self.counters["limited"] += 1
+        if "kod" not in flags:
+            return []
+        self.counters["kodsent"] += 1
+        # as ntpd's fast_xmit for a KoD: unsynchronised, stratum 0, refid RATE, every timestamp the client's
+        # transmit time, and a poll no lower than the rate we want (the client's poll when higher)
+        version = (data[0] >> 3) & 7
+        poll = max(struct.unpack_from("!b", data, 2)[0], self.restrict.average)
+        lvm = (LEAP_NOTINSYNC << 6) | (version << 3) | MODE_SERVER
+        kod = struct.pack("!BBbb", lvm, 0, poll, self.sys.precision) + bytes(8) + b"RATE" + data[40:48] * 4
+        return [Outgoing(kod, src, dst)]
+
+    def _serve_fast(self, data: bytes, src: Address, dst: str | None, flags: frozenset[str], now: float,
+                    version: int) -> list[Outgoing]:
+        """A plain 48-byte client request: the hot path, from the precomputed template."""
+        if "notrust" in flags:
+            self.counters["restricted"] += 1
+            return []
+        if "limited" in flags:
+            limited = self._rate_check(src, dst, flags, data, now)
+            if limited is not None:
+                return limited
+        self.counters["processed"] += 1
+        stamp = int((now + 2208988800.0) * 4294967296.0)
+        reply = _REPLY.pack(self._leap_bits | (version << 3) | MODE_SERVER, self._template_stratum, data[2],
+                            self.sys.precision, self._template_mid, data[40:48], stamp, stamp)
+        return [Outgoing(reply, src, dst)]
+
+    def _serve(self, pkt: NtpPacket, data: bytes, src: Address, dst: str | None, flags: frozenset[str],
+               now: float) -> list[Outgoing]:
+        verdict = self.authenticator.check(pkt, data, src, dst, None, now)
+        if verdict.verdict is Verdict.CRYPTO_NAK:
+            self.counters["badauth"] += 1
+            return []
+        if verdict.verdict is Verdict.ERROR:
+            self.counters["badauth"] += 1
+        elif "notrust" in flags and not verdict.ok:
+            self.counters["restricted"] += 1
+            return []
+        if "limited" in flags:
+            limited = self._rate_check(src, dst, flags, data, now)
+            if limited is not None:
+                return limited
+        self.counters["processed"] += 1
+        stamp = int((now + 2208988800.0) * 4294967296.0)
+        header = _REPLY.pack(self._leap_bits | (pkt.version << 3) | MODE_SERVER, self._template_stratum,
+                             data[2], self.sys.precision, self._template_mid, data[40:48], stamp, stamp)
+        tail = self.authenticator.reply_tail(pkt, verdict, src, dst, header, now)
+        return [Outgoing(header + tail, src, dst)]
+
+    # association packets -------------------------------------------------
+    def _peer_packet(self, pkt: NtpPacket, data: bytes, src: Address, dst: str | None, flags: frozenset[str],
+                     now: float) -> list[Outgoing]:
+        assoc = self._by_address.get(src)
+        mode = pkt.mode
+        if assoc is None and mode == MODE_SERVER:  # a server answering from another port
+            assoc = next((a for a in self.associations.values()
+                          if a.srcadr[0] == src[0] and a.hmode == MODE_CLIENT), None)
+        if assoc is not None:
+            expected = {MODE_CLIENT: (MODE_SERVER,), MODE_ACTIVE: (MODE_ACTIVE, MODE_PASSIVE),
+                        MODE_PASSIVE: (MODE_ACTIVE,), MODE_BCLIENT: (MODE_BROADCAST,), MODE_BROADCAST: ()}
+            if mode not in expected.get(assoc.hmode, ()):
+                self.counters["declined"] += 1
+                return []
+        elif mode == MODE_ACTIVE or (mode == MODE_BROADCAST and self.broadcast_client):
+            verdict = self.authenticator.check(pkt, data, src, dst, None, now)
+            if verdict.verdict in (Verdict.ERROR, Verdict.CRYPTO_NAK):
+                self.counters["badauth"] += 1
+                return []
+            if "nopeer" in flags and not verdict.ok:
+                self.counters["restricted"] += 1
+                return []
+            if "auth" in self.config.enabled and not verdict.ok:
+                self.counters["declined"] += 1
+                return []
+            hmode = MODE_PASSIVE if mode == MODE_ACTIVE else MODE_BCLIENT
+            session = verdict.keyid is not None and verdict.keyid > 65535  # [autokey] session key IDs change per packet
+            assoc = self._mobilize(src, hmode, configured=False, version=pkt.version,
+                                   keyid=None if session else verdict.keyid, autokey=session,
+                                   dstadr=dst, minpoll=6, maxpoll=10)
+        else:
+            self.counters["noassoc"] += 1
+            return []
+        verdict = self.authenticator.check(pkt, data, src, dst, assoc, now)
+        out = self._process(assoc, pkt, verdict, now)
+        return out
+
+    def _process(self, assoc: Association, pkt: NtpPacket, verdict: AuthResult, now: float) -> list[Outgoing]:
+        if verdict.verdict is Verdict.CRYPTO_NAK:
+            assoc.flash |= TEST_AUTH
+            assoc.bad_auth += 1
+            self.counters["badauth"] += 1
+            self._peer_event(assoc, PEVNT_AUTH)
+            return []
+        wrong_key = assoc.keyid is not None and not (verdict.ok and verdict.keyid == assoc.keyid)
+        if verdict.verdict is Verdict.ERROR or wrong_key or (assoc.autokey and not verdict.ok):
+            assoc.flash |= TEST_AUTH
+            assoc.bad_auth += 1
+            assoc.authentic = False
+            self.counters["badauth"] += 1
+            self._peer_event(assoc, PEVNT_AUTH)
+            return []
+        t4 = to_ntp64(now)
+        if pkt.xmt == 0:
+            assoc.flash |= TEST_INVALID
+            self.counters["bogus"] += 1
+            return []
+        if pkt.xmt == assoc.rec:
+            assoc.flash |= TEST_DUPLICATE
+            assoc.duplicates += 1
+            self.counters["duplicate"] += 1
+            return []
+        symmetric = assoc.hmode in (MODE_ACTIVE, MODE_PASSIVE)
+        if assoc.hmode == MODE_CLIENT and (assoc.aorg == 0 or pkt.org != assoc.aorg):
+            assoc.flash |= TEST_BOGUS
+            assoc.bogus += 1
+            self.counters["bogus"] += 1
+            return []
+        # symmetric packets cross in flight when both sides poll at once: accept an origin that is any of
+        # our last few transmit timestamps (t1 is then that packet's send time: the arithmetic still holds)
+        if symmetric and pkt.org != 0 and pkt.org not in assoc.sent_stamps:
+            assoc.flash |= TEST_BOGUS
+            assoc.bogus += 1
+            self.counters["bogus"] += 1
+            assoc.rec, assoc.dst = pkt.xmt, t4  # resynchronise, as ntpd does in basic symmetric mode
+            return []
+        assoc.authentic = verdict.ok
+        assoc.flash = 0
+        assoc.rec, assoc.dst = pkt.xmt, t4
+        if assoc.hmode == MODE_CLIENT:
+            assoc.aorg = 0  # one answer per request
+        assoc.received += 1
+        assoc.unreach = 0
+        assoc.last_received = now
+        self._use_packet(assoc, pkt, t4, now)
+        if assoc.assid in self.associations:
+            return self._passive_answer(assoc, now)
+        return []
+
+    def _use_packet(self, assoc: Association, pkt: NtpPacket, t4: int, now: float) -> None:
+        """Packet tests 6-7, the reach register, and a sample for the clock filter."""
+        stratum = pkt.stratum or STRATUM_UNSPEC
+        if pkt.stratum == 0 and pkt.leap == LEAP_NOTINSYNC:
+            self._kiss(assoc, pkt.refid, pkt.poll)
+            return
+        assoc.leap, assoc.pmode, assoc.stratum, assoc.ppoll = pkt.leap, pkt.mode, stratum, pkt.poll
+        assoc.precision, assoc.refid, assoc.reftime = pkt.precision, pkt.refid, pkt.reftime
+        assoc.root_delay, assoc.root_dispersion = pkt.root_delay_s, pkt.root_dispersion_s
+        if pkt.leap == LEAP_NOTINSYNC or stratum >= STRATUM_UNSPEC:
+            assoc.flash |= TEST_UNSYNC
+            return
+        self.counters["processed"] += 1
+        if not assoc.reach:
+            assoc.reach |= 1
+            self._peer_event(assoc, PEVNT_REACH)
+            if assoc.iburst and assoc.hmode in (MODE_CLIENT, MODE_ACTIVE):
+                # as ntpd, the iburst volley counts from the first good reply: a handshake that made the
+                # first packets useless for time (Autokey) still gets its six samples
+                assoc.burst_left = max(assoc.burst_left, NTP_IBURST - 1)
+                assoc.next_poll = min(assoc.next_poll, now + BURST_INTERVAL)
+        assoc.reach |= 1
+        precision = 2.0**self.sys.precision
+        if assoc.hmode == MODE_BCLIENT:
+            delay = self.broadcast_delay
+            offset = ntp_diff(pkt.xmt, t4) + delay / 2
+            disp = 2.0**pkt.precision + precision
+        else:
+            if pkt.org == 0 or pkt.rec == 0:
+                return  # first symmetric packet: timestamps exchanged, no sample yet
+            t1, t2, t3 = pkt.org, pkt.rec, pkt.xmt
+            offset = (ntp_diff(t2, t1) + ntp_diff(t3, t4)) / 2
+            delay = max(ntp_diff(t4, t1) - ntp_diff(t3, t2), precision)
+            disp = 2.0**pkt.precision + precision + PHI * max(0.0, ntp_diff(t4, t1))
+        self._sample(assoc, offset, delay, disp, now)
+
+    def _passive_answer(self, assoc: Association, now: float) -> list[Outgoing]:
+        """A passive association answers an active peer at once (at most once a second), so the active side's
+        iburst gets its samples instead of waiting for our poll timer."""
+        if assoc.hmode != MODE_PASSIVE or now - assoc.last_sent < 1.0:
+            return []
+        packet = self._transmit(assoc, now)
+        return [packet] if packet is not None else []
+
+    def _kiss(self, assoc: Association, refid: bytes, poll: int) -> None:
+        code = refid.rstrip(b"\0").decode("ascii", "replace")
+        if code == "RATE":
+            assoc.hpoll = max(assoc.hpoll, min(assoc.maxpoll, max(poll, assoc.minpoll) + 1))
+            self._peer_event(assoc, PEVNT_RATE)
+        elif code in ("DENY", "RSTR"):
+            self._peer_event(assoc, PEVNT_DENY)
+            if not assoc.configured:
+                self._demobilize(assoc)
+            else:
+                assoc.hpoll = assoc.maxpoll
+        else:
+            return  # INIT, STEP...: an unsynchronised server, not an order
+        self.log(f"{assoc.srcadr[0]}: kiss code {code}")
+
+    def _sample(self, assoc: Association, offset: float, delay: float, disp: float, now: float) -> None:
+        result = assoc.filter.add(offset, delay, disp, now)
+        assoc.updated = now
+        self._stats.append(("peerstats", now, f"{assoc.srcadr[0]} {self.peer_status_word(assoc):x} "
+                            f"{assoc.offset:.9f} {assoc.delay:.9f} {assoc.dispersion:.9f} {assoc.jitter:.9f}"))
+        # ntpd selects only on a fresh best sample; we select on every sample (cheap, and it does not
+        # leave a peer unselected when its best sample is an old one) but feed the discipline only fresh ones
+        self._clock_select(now, fresh=result.fresh)
+
+    # ------------------------------------------------------------------ selection and system update
+    def _candidates(self) -> list[Candidate]:
+        out = []
+        for a in self.associations.values():
+            if a.hmode == MODE_BROADCAST:
+                continue
+            out.append(Candidate(key=a.assid, offset=a.offset, delay=a.delay, dispersion=a.dispersion,
+                                 jitter=a.jitter, root_delay=a.root_delay, root_dispersion=a.root_dispersion,
+                                 stratum=a.stratum, reach=a.reach, leap=a.leap, updated=a.updated, poll=a.hpoll,
+                                 prefer=a.prefer, noselect=a.noselect, local_clock=a.refclock,
+                                 loop=a.stratum > 1 and a.refid in self._own_refids()))
+        return out
+
+    def _own_refids(self) -> set[bytes]:
+        return {refid_from_ipv4(a) for a in self.local_addresses if _is_ip(a)}
+
+    def _clock_select(self, now: float, fresh: bool = False) -> None:
+        candidates = self._candidates()
+        orphan = self.orphan_stratum
+        parents: list[Candidate] = []
+        if orphan < STRATUM_UNSPEC:
+            # as ntpd's clock_select: sources above the orphan stratum may descend from the orphan parent and
+            # sit out; sources at the orphan stratum are orphan parents, elected by lowest address metric
+            parents = [c for c in candidates if c.stratum == orphan and c.reach and c.leap != LEAP_NOTINSYNC]
+            candidates = [c for c in candidates if c.stratum < orphan or self.associations[c.key].refclock]
+        selection = select(candidates, now, self.select_options, self.sys.peer)
+        if selection.sys_peer is None and parents:
+            parent = min(parents, key=lambda c: self._orphan_metric(self.associations[c.key].srcadr[0]))
+            own = min((self._orphan_metric(a) for a in self.local_addresses), default=0)
+            if self._orphan_metric(self.associations[parent.key].srcadr[0]) < own:
+                selection.status[parent.key] = SEL_SYSPEER
+                selection = Selection(selection.status, parent.key, parent.offset, parent.jitter, (parent.key,))
+        for assoc in self.associations.values():
+            assoc.selection = selection.status.get(assoc.assid, 0)
+        if selection.sys_peer is None:
+            if self.sys.peer is not None:
+                self.sys.peer = None
+                self._sys_event(EVNT_NOPEER)
+            self._check_orphan(now)
+            return
+        peer = self.associations[selection.sys_peer]
+        changed = peer.assid != self.sys.peer
+        if changed:
+            self.sys.peer = peer.assid
+            self._peer_event(peer, PEVNT_NEWPEER)
+        self._clock_update(peer, selection.offset, selection.jitter, now, fresh or changed)
+
+    def _clock_update(self, peer: Association, offset: float, jitter: float, now: float, fresh: bool) -> None:
+        s = self.sys
+        s.orphan = False
+        s.leap = peer.leap
+        s.stratum = min(peer.stratum + 1, STRATUM_UNSPEC)
+        s.source = SST_LOCAL if peer.refclock else SST_NTP
+        # as ntpd's clock_update(): a primary server shows its clock's refid, others their peer's address
+        s.refid = peer.refclock_refid if s.stratum == 1 and peer.refclock else (
+            peer.refid if s.stratum == 1 else refid_from_ipv4(peer.srcadr[0]))
+        s.reftime = to_ntp64(peer.updated)
+        s.root_delay = peer.root_delay + peer.delay
+        s.root_dispersion = max(MINDISPERSE, peer.root_dispersion + peer.dispersion + jitter
+                                + PHI * (now - peer.updated) + abs(offset))
+        s.offset, s.jitter = offset, jitter
+        if not fresh:
+            self._rebuild_template()
+            return
+        self._adjust_poll(offset, jitter)
+        if self.discipline_enabled:
+            action = self.discipline.update(offset, now, s.poll)
+            if action in ("step", "panic"):
+                self.log(f"clock discipline: {action} for offset {offset:+.6f} s")
+        # loopstats as ntpd's record_loop_stats: offset, frequency (PPM), jitter, wander (PPM), poll exponent
+        self._stats.append(("loopstats", now, f"{offset:.9f} {self.discipline.frequency * 1e6:.3f} "
+                            f"{jitter:.9f} 0.000000 {s.poll}"))
+        self._rebuild_template()
+
+    def _adjust_poll(self, offset: float, jitter: float) -> None:
+        """RFC 5905's poll adjustment: lengthen while offsets stay within 4 jitters, shorten otherwise."""
+        s = self.sys
+        limit = max((a.maxpoll for a in self.associations.values() if not a.refclock), default=NTP_MINPOLL)
+        if abs(offset) < 4 * max(jitter, 2.0**s.precision):
+            s.poll_counter += s.poll
+            if s.poll_counter > 30:
+                s.poll_counter = 0
+                s.poll = min(s.poll + 1, max(limit, NTP_MINPOLL))
+        else:
+            s.poll_counter -= 2 * s.poll
+            if s.poll_counter < -30:
+                s.poll_counter = 0
+                s.poll = max(s.poll - 1, NTP_MINPOLL)
+
+    @staticmethod
+    def _orphan_metric(address: str) -> int:
+        """ntpd's orphan parent metric: the IPv4 address as a number (IPv6: its refid hash)."""
+        return int.from_bytes(refid_from_ipv4(address), "big")
+
+    def _check_orphan(self, now: float) -> None:
+        """`tos orphan N`: with no system peer after orphanwait, become stratum N (refid 127.0.0.1)."""
+        if self.orphan_stratum >= STRATUM_UNSPEC or self.sys.peer is not None or now < self.orphan_at:
+            return
+        s = self.sys
+        if s.orphan:
+            return
+        s.orphan = True
+        s.leap, s.stratum, s.refid, s.source = LEAP_NOWARNING, self.orphan_stratum, LOOPBACK_REFID, SST_UNSPEC
+        s.root_delay = s.root_dispersion = 0.0
+        s.offset = s.jitter = 0.0
+        self.log(f"orphan mode: stratum {s.stratum}")
+        self._rebuild_template()
+
+    # ------------------------------------------------------------------ timers
+    def next_timer(self) -> float:
+        """The earliest time `handle_timers` has something to do."""
+        times = [a.next_poll for a in self.associations.values()]
+        if self.orphan_stratum < STRATUM_UNSPEC and not self.sys.orphan and self.sys.peer is None:
+            times.append(self.orphan_at)
+        return min(times, default=self._now + 60.0)
+
+    def handle_timers(self, now: float) -> list[Outgoing]:
+        """Poll every association that is due; returns the packets to send."""
+        self._now = now
+        out: list[Outgoing] = []
+        for assoc in list(self.associations.values()):
+            if assoc.next_poll > now:
+                continue
+            if assoc.refclock:
+                self._poll_local_clock(assoc, now)
+                continue
+            if assoc.hmode == MODE_BCLIENT:
+                was = assoc.reach
+                assoc.reach = (assoc.reach << 1) & 0xFF
+                assoc.next_poll = now + assoc.poll_interval()
+                if was and not assoc.reach:
+                    self._peer_event(assoc, PEVNT_UNREACH)
+                    self._demobilize(assoc)
+                continue
+            was_reachable = assoc.reach != 0
+            if assoc.on_poll(now, self.sys.poll):
+                self._demobilize(assoc)
+                continue
+            if was_reachable and not assoc.reach:
+                self._peer_event(assoc, PEVNT_UNREACH)
+                self._clock_select(now)
+            packet = self._transmit(assoc, now)
+            if packet is not None:
+                out.append(packet)
+        if self.sys.peer is None:
+            self._check_orphan(now)
+        return out
+
+    def _poll_local_clock(self, assoc: Association, now: float) -> None:
+        """The local clock driver: always reachable, zero offset; its filter starts full so that an
+        isolated root is synchronised at once."""
+        first = assoc.reach == 0
+        assoc.reach = ((assoc.reach << 1) | 1) & 0xFF
+        assoc.leap, assoc.stratum, assoc.refid = LEAP_NOWARNING, assoc.refclock_stratum, assoc.refclock_refid
+        assoc.precision, assoc.pmode = self.sys.precision, MODE_SERVER
+        assoc.reftime = assoc.rec = assoc.dst = to_ntp64(now)
+        assoc.hpoll = assoc.ppoll = assoc.minpoll
+        assoc.next_poll = now + assoc.poll_interval()
+        precision = 2.0**self.sys.precision
+        if first:
+            self._peer_event(assoc, PEVNT_REACH)
+            for i in range(NTP_SHIFT - 1):
+                assoc.filter.add(0.0, 0.0, precision, now)
+        self._sample(assoc, 0.0, 0.0, precision, now)
+        self._clock_select(now)
+
+    def _transmit(self, assoc: Association, now: float) -> Outgoing | None:
+        s = self.sys
+        if assoc.hmode == MODE_BROADCAST and s.leap == LEAP_NOTINSYNC:
+            return None
+        xmt = (to_ntp64(now) & ~0xFF) | self.rng.getrandbits(8)
+        if assoc.hmode in (MODE_ACTIVE, MODE_PASSIVE):
+            org, rec = assoc.rec, assoc.dst
+        else:
+            org = rec = 0
+        pkt = NtpPacket(leap=s.leap, version=assoc.version, mode=assoc.hmode,
+                        stratum=0 if s.stratum >= STRATUM_UNSPEC else s.stratum, poll=assoc.hpoll,
+                        precision=s.precision, root_delay=int(round(s.root_delay * 65536)) & 0xFFFFFFFF,
+                        root_dispersion=int(round(s.root_dispersion * 65536)) & 0xFFFFFFFF, refid=s.refid,
+                        reftime=s.reftime, org=org, rec=rec, xmt=xmt)
+        header = encode_header(pkt)
+        tail = self.authenticator.request_tail(assoc, header, now)
+        # [autokey] the authenticator may ask for the next Autokey step sooner than the poll interval
+        poll_hint = getattr(self.authenticator, "poll_hint", None)
+        hint = poll_hint(assoc, now) if poll_hint is not None else None
+        if hint is not None:
+            assoc.next_poll = min(assoc.next_poll, now + hint)
+        assoc.aorg = xmt
+        assoc.sent_stamps.append(xmt)
+        assoc.last_sent = now
+        del assoc.sent_stamps[:-4]
+        assoc.sent += 1
+        self.counters["sent"] += 1
+        return Outgoing(header + tail, assoc.srcadr, assoc.dstadr)
+
+
+__all__ = ["NtpHost", "Outgoing", "SystemState", "COUNTER_NAMES"]
