@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 from ..control.values import quoted
 from ..engine.auth import CRYPTO_NAK, AuthResult, SymmetricKeyAuth, Verdict
-from ..wire.extension import ExtensionError, ExtensionField, decode_field
+from ..wire.extension import ExtensionError, ExtensionField, Opcode, decode_field
 from ..wire.packet import NtpPacket
 from .errors import AutokeyError, Xevnt
 from .exchange import MODE_BCLIENT, MODE_BROADCAST, MODE_CLIENT, Exchange, PeerAutokey
@@ -24,6 +24,7 @@ ANSWER_DELAY = 0.2  # seconds before a symmetric peer's pending request is answe
 MAX_SYNC_WAIT = 20  # quick polls allowed while waiting for synchronization
 MAX_FOLLOW_UP = 16.0  # beyond this the normal poll interval takes over
 RATE_FOLLOW_UP = 2.0  # after a RATE kiss: the spacing of iburst, which ntpd's `limited` minimum allows
+MAX_CHAIN_STEPS = 128  # hashes tried to link a broadcast key ID to the last one (lost packets; lists hold <= 100)
 _DIGEST_LEN = {"md5": 16, "sha1": 20, "sha256": 32, "sha224": 28, "sha384": 48, "sha512": 64, "ripemd160": 20}
 
 
@@ -47,14 +48,17 @@ class AutokeyAuth:
         self.symmetric = symmetric or SymmetricKeyAuth()
         self.automax_log2 = automax_log2
         self.poll_log2 = poll_log2 or (lambda assoc: getattr(assoc, "hpoll", 6) or 6)
-        self.counters: dict[str, int] = {"badlength": 0, "crypto_errors": 0, "crypto_naks": 0}
+        self.counters: dict[str, int] = {"badlength": 0, "crypto_errors": 0, "crypto_naks": 0, "keylist": 0}
 
     # --- state ---------------------------------------------------------------------------------------
 
     def state(self, assoc) -> PeerAutokey:
         if not isinstance(assoc.auth_state, PeerAutokey):
             assoc.auth_state = PeerAutokey(assoc.assid, assoc.hmode, getattr(assoc, "ident", None))
-        return assoc.auth_state
+        peer = assoc.auth_state
+        if peer.bcast_assoc and assoc.hmode == MODE_BCLIENT:
+            peer.hmode = MODE_BCLIENT  # the engine ended the volley: from now on, listen only
+        return peer
 
     def set_synchronized(self, synchronized: bool, now: float) -> None:
         """The engine says whether this host is synchronized: only then is anything signed."""
@@ -85,14 +89,12 @@ class AutokeyAuth:
         if dst is None:
             return AuthResult(Verdict.ERROR, packet.keyid, "no local address for the session key")
         remote = src[0]
-        if packet.extensions:
-            cookie = 0
+        if packet.extensions or packet.mode == MODE_BROADCAST:
+            cookie = 0  # broadcast keys are public: the key ID chain is what authenticates them
         elif assoc is None:
             cookie = self.host.cookie_for(remote, dst, now)
         else:
             peer = self.state(assoc)
-            if peer.hmode == MODE_BCLIENT:
-                return self._refuse_broadcast_client(peer, packet, now)
             cookie = 0 if peer.hmode == MODE_BROADCAST else peer.pcookie
         if len(packet.mac) != _DIGEST_LEN.get(self.digest, 16):
             return AuthResult(Verdict.ERROR, packet.keyid, "digest length")
@@ -100,22 +102,79 @@ class AutokeyAuth:
         if mac(key, packet.keyid, data[: packet.mac_covered], self.digest)[4:] != packet.mac:
             return AuthResult(Verdict.ERROR, packet.keyid, "bad autokey MAC")
         if assoc is None:
+            if packet.mode == MODE_BROADCAST and not packet.extensions:
+                return AuthResult(Verdict.ERROR, packet.keyid, "Autokey broadcast without an association message")
             return AuthResult(Verdict.OK, packet.keyid)
+        if packet.mode == MODE_BROADCAST:
+            return self._broadcast_packet(packet, remote, dst, self.state(assoc), now)
         result = self._association_packet(packet, remote, dst, self.state(assoc), now)
         if self.state(assoc).cmmd is not None and hasattr(assoc, "next_poll"):
             # a symmetric peer asked us something: answer within ANSWER_DELAY, not at our next poll
             assoc.next_poll = min(assoc.next_poll, now + ANSWER_DELAY)
         return result
 
-    def _refuse_broadcast_client(self, peer: PeerAutokey, packet: NtpPacket, now: float) -> AuthResult:
-        """Broadcast clients would need a client-mode exchange (CERT, identity) that the engine does not
-        make; cookie-0 MACs alone prove nothing, so these packets are refused, once logged."""
-        if not peer.errors[Xevnt.ERR]:
-            self.host.stats("0.0.0.0", f"broadcast client association {peer.associd}: Autokey broadcast client "
-                            "is not supported by ntpd-py; use `server ADDR autokey`")
-        peer.errors[Xevnt.ERR] += 1
-        peer.last_event = int(Xevnt.ERR)
-        return AuthResult(Verdict.ERROR, packet.keyid, "Autokey broadcast client not supported")
+    def _broadcast_packet(self, packet: NtpPacket, remote: str, local: str, peer: PeerAutokey,
+                          now: float) -> AuthResult:
+        """A broadcast client's packet from its broadcaster (cookie-0 MAC already checked).
+
+        The first one (at mobilization) only names the broadcaster's association, and its ASSOC message gives
+        the status word, as ntpd's crypto_recv at AM_NEWBCL.  Later ones are authentic only when their key ID
+        hashes into the broadcaster's signed key list (the AUTO values): anyone can compute a cookie-0 MAC,
+        so a packet off the chain is dropped, and changes nothing (CVE-2016-4955: no reset, no flag lost)."""
+        try:
+            fields = _fields(packet)
+        except ExtensionError as exc:
+            self.counters["badlength"] += 1
+            return AuthResult(Verdict.ERROR, packet.keyid, f"crypto: {exc}")
+        if not peer.bcast_assoc:
+            first = fields[0] if fields else None
+            if first is None or not first.response or first.error or not first.associd:
+                return AuthResult(Verdict.ERROR, packet.keyid, "Autokey broadcast without an association message")
+            peer.bcast_assoc = first.associd
+            if first.code == Opcode.ASSOC:
+                try:
+                    line = self.exchange.receive(peer, first, now, MODE_BROADCAST, remote)
+                except AutokeyError as exc:
+                    self.counters["crypto_errors"] += 1
+                    self.exchange.record_error(peer, first.opcode >> 16, exc, now, remote)
+                    return AuthResult(Verdict.ERROR, packet.keyid, f"crypto: {exc}")
+                if line:
+                    self.host.stats(remote, line)
+            return AuthResult(Verdict.OK, packet.keyid)
+        if peer.hmode != MODE_BCLIENT:
+            return AuthResult(Verdict.ERROR, packet.keyid, "broadcast during the client volley")
+        for ext in fields:  # only signed fields (AUTO) can change anything here
+            try:
+                line = self.exchange.receive(peer, ext, now, MODE_BROADCAST, remote)
+            except AutokeyError as exc:
+                self.counters["crypto_errors"] += 1
+                self.exchange.record_error(peer, ext.opcode >> 16, exc, now, remote)
+                return AuthResult(Verdict.ERROR, packet.keyid, f"crypto: {exc}")
+            if line:
+                self.host.stats(remote, line)
+        if not peer.crypto & CryptoFlag.AUTO or peer.pkeyid is None or peer.recval is None:
+            return AuthResult(Verdict.ERROR, packet.keyid, "no autokey values from the broadcaster yet")
+        steps = min(max(peer.recval[2], 1), MAX_CHAIN_STEPS)
+        if not verify_keyid_chain(remote, local, packet.keyid, peer.pkeyid, 0, self.digest, max_steps=steps):
+            self.counters["keylist"] += 1
+            return AuthResult(Verdict.ERROR, packet.keyid, "key ID not in the broadcaster's key list")
+        peer.pkeyid = packet.keyid
+        return AuthResult(Verdict.OK, packet.keyid)
+
+    def broadcast_ready(self, assoc) -> bool:
+        """Engine hook: may a broadcast client's volley end?  As ntpd, only once every flag is set."""
+        if not getattr(assoc, "autokey", False):
+            return True
+        peer = self.state(assoc)
+        return bool(peer.bcast_assoc) and peer.done(True) and peer.recval is not None
+
+    def _broadcast_values(self, associd: int):
+        """The signed autokey values of our broadcast association `associd` (ntpd's crypto_xmit for AUTO)."""
+        for assoc in self.associations():
+            peer = getattr(assoc, "auth_state", None)
+            if assoc.assid == associd and isinstance(peer, PeerAutokey) and peer.hmode == MODE_BROADCAST:
+                return peer.sndval
+        return None
 
     def _association_packet(self, packet: NtpPacket, remote: str, local: str, peer: PeerAutokey, now: float) -> AuthResult:
         if packet.stratum == 0 and packet.refid == b"RATE":
@@ -187,7 +246,8 @@ class AutokeyAuth:
             return CRYPTO_NAK
         region = b""
         if fields:
-            answer = self.host.respond(fields[0], client, dst, now)
+            values = self._broadcast_values(fields[0].associd) if fields[0].code == Opcode.AUTO else None
+            answer = self.host.respond(fields[0], client, dst, now, autokey_values=values)
             region = answer.encode()
             cookie = 0
         else:

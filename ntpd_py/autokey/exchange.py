@@ -73,6 +73,7 @@ class PeerAutokey:
     follow_up: float = 0.5  # current spacing: doubles while no flag bit is gained
     hint_flags: int = -1  # flags when the last spacing was chosen
     waiting_for_sync: int = 0  # quick polls spent waiting for this host to synchronize (SIGN, LEAP)
+    bcast_assoc: int = 0  # broadcast client: the broadcaster's association ID (its key list is asked by it)
 
     @property
     def symmetric(self) -> bool:
@@ -81,7 +82,9 @@ class PeerAutokey:
     def reset(self) -> None:
         """peer_clear(): forget everything learned; the exchange restarts at ASSOC."""
         keep = (self.associd, self.hmode, self.ident)
+        bcast_assoc = self.bcast_assoc
         self.__init__(*keep)  # type: ignore[misc]
+        self.bcast_assoc = bcast_assoc
 
     def done(self, has_sync: bool = True) -> bool:
         want = CryptoFlag.CERT | CryptoFlag.VRFY | CryptoFlag.PROV | CryptoFlag.COOK | CryptoFlag.AUTO
@@ -236,11 +239,11 @@ class Exchange:
         nid = (status >> 16) & 0xFFFF
         if nid not in NID_DIGEST:
             raise AutokeyError(Xevnt.MD, f"unsupported signature NID {nid}")
-        if hismode == MODE_SERVER:
-            status |= CryptoFlag.AUTO
+        if hismode == MODE_SERVER and not peer.bcast_assoc:
+            status |= CryptoFlag.AUTO  # a broadcast client needs the broadcaster's values: not preset
         if not status & CryptoFlag.TAI:
             status |= CryptoFlag.LEAP
-        peer.assoc = ext.associd
+        peer.assoc = peer.bcast_assoc or ext.associd
         peer.crypto = status
         peer.digest = NID_DIGEST[nid]
         peer.subject = peer.issuer = ext.value.decode("ascii", "replace")
@@ -253,7 +256,8 @@ class Exchange:
             raise AutokeyError(Xevnt.ERR, f"{ext.name} response with the error bit")
         if ext.short:
             raise AutokeyError(Xevnt.LEN, f"{ext.name} response without a value")
-        expect = peer.assoc if ext.code == Opcode.AUTO and peer.hmode == MODE_BCLIENT else peer.associd
+        broadcast = peer.hmode == MODE_BCLIENT or peer.bcast_assoc
+        expect = peer.assoc if ext.code == Opcode.AUTO and broadcast else peer.associd
         if ext.associd != expect:
             raise AutokeyError(Xevnt.ERR, f"association ID {ext.associd}, expected {expect}")
         if not ext.value:

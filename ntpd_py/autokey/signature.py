@@ -6,20 +6,11 @@ The digest is the one bound to the host certificate's signature NID (md5WithRSAE
 from __future__ import annotations
 
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import dsa, padding, rsa
 
+from ..keys.cert import HASH_ALGORITHMS
 from .errors import AutokeyError, Xevnt
 from .flags import NID_DIGEST
-
-_HASHES = {
-    "md5": hashes.MD5,
-    "sha1": hashes.SHA1,
-    "sha224": hashes.SHA224,
-    "sha256": hashes.SHA256,
-    "sha384": hashes.SHA384,
-    "sha512": hashes.SHA512,
-}
 
 
 def digest_for_nid(nid: int) -> str:
@@ -40,7 +31,7 @@ def signature_length(key) -> int:
 
 
 def sign(private_key, data: bytes, digest: str = "md5") -> bytes:
-    algorithm = _HASHES[digest]()
+    algorithm = HASH_ALGORITHMS[digest]()
     if isinstance(private_key, rsa.RSAPrivateKey):
         return private_key.sign(data, padding.PKCS1v15(), algorithm)
     if isinstance(private_key, dsa.DSAPrivateKey):
@@ -56,9 +47,9 @@ def verify(public_key, data: bytes, signature: bytes, digest: str = "md5") -> No
         raise AutokeyError(Xevnt.SGL, f"signature has {len(signature)} bytes, key needs {signature_length(public_key)}")
     try:
         if isinstance(public_key, rsa.RSAPublicKey):
-            public_key.verify(signature, data, padding.PKCS1v15(), _HASHES[digest]())
+            public_key.verify(signature, data, padding.PKCS1v15(), HASH_ALGORITHMS[digest]())
         elif isinstance(public_key, dsa.DSAPublicKey):
-            public_key.verify(signature, data, _HASHES[digest]())
+            public_key.verify(signature, data, HASH_ALGORITHMS[digest]())
         else:
             raise AutokeyError(Xevnt.PUB, f"unsupported key type {type(public_key).__name__}")
     except InvalidSignature:

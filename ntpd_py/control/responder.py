@@ -270,14 +270,22 @@ class ControlResponder:
         if keyid is not None and clear is not None:
             clear(assid)
 
+    def _peer_read_variables(self, req: ControlFrame, keyid: int | None) -> tuple[int, list[tuple[str, str]]] | None:
+        """The status word and variables of the request's association (an authenticated read clears its
+        event count, as ntpd does); None for an unknown association."""
+        status = self._peer_status(req.assid)
+        variables = self.view.peer_variables(req.assid) if status is not None else None
+        if status is None or variables is None:
+            return None
+        self._peer_read(req.assid, keyid)
+        return status, list(variables)
+
     def _read_status(self, req: ControlFrame, leap: int, keyid: int | None) -> list[ControlFrame]:
         if req.assid:
-            status = self._peer_status(req.assid)
-            variables = self.view.peer_variables(req.assid) if status is not None else None
-            if status is None or variables is None:
+            peer = self._peer_read_variables(req, keyid)
+            if peer is None:
                 return [wire.error_response(req, wire.CERR_BADASSOC, leap)]
-            self._peer_read(req.assid, keyid)
-            return self._text(req, status, list(variables), leap)
+            return self._text(req, peer[0], peer[1], leap)
         payload = b"".join(struct.pack("!HH", a & 0xFFFF, s & 0xFFFF) for a, s in self.view.associations())
         return wire.fragment(req, self.view.system_status(), payload, leap)
 
@@ -286,11 +294,10 @@ class ControlResponder:
         if cut_short:
             self.counters.bad_items += 1
         if req.assid:
-            status = self._peer_status(req.assid)
-            variables = self.view.peer_variables(req.assid) if status is not None else None
-            if status is None or variables is None:
+            peer = self._peer_read_variables(req, keyid)
+            if peer is None:
                 return [wire.error_response(req, wire.CERR_BADASSOC, leap)]
-            self._peer_read(req.assid, keyid)
+            status, variables = peer
             known = PEER_VARIABLE_NAMES
         else:
             status = self.view.system_status()

@@ -13,6 +13,7 @@ import os
 import platform
 import signal
 import socket
+import struct
 import sys
 import time
 from collections.abc import Callable
@@ -25,6 +26,12 @@ from ..engine.control_view import HostControlView
 from ..engine.host import NtpHost, Outgoing
 
 VERSION = "0.1.0"
+WILDCARDS = ("0.0.0.0", "::")
+IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)  # Linux's value; Python's socket module lacks the name
+MAX_DATAGRAM = 2048
+ANCILLARY_SPACE = socket.CMSG_SPACE(32)
+NTP_UNIX_OFFSET = 2208988800.0
+_XMT = struct.Struct("!Q")
 SYSSTATS_INTERVAL = 3600.0
 
 
@@ -116,12 +123,28 @@ def resolve(name: str) -> str | None:
         return None
 
 
+def transmit_stamp() -> bytes:
+    """The reply's transmit timestamp, taken as late as possible (just before the send), as ntpd does."""
+    return _XMT.pack(int((time.time() + NTP_UNIX_OFFSET) * 4294967296.0) & 0xFFFFFFFFFFFFFFFF)
+
+
+def route_source(remote: str, port: int) -> str | None:
+    """The local address the kernel would send from to reach `remote` (a connected UDP socket; no packet)."""
+    family = socket.AF_INET6 if ":" in remote else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect((remote, port or 123))
+            return probe.getsockname()[0]
+        except OSError:
+            return None
+
+
 class _Endpoint(asyncio.DatagramProtocol):
-    """One bound socket: plain client requests take the host's quick path, everything else the full one."""
+    """One socket bound to an address: plain client requests take the host's quick path, the rest the full one."""
 
     def __init__(self, daemon: Daemon, local: str) -> None:
         self.daemon, self.local = daemon, local
-        self.local_dst = None if local in ("0.0.0.0", "::") else local
+        self.local_dst = None if local in WILDCARDS else local
 
     def connection_made(self, transport) -> None:  # type: ignore[override]
         self.transport = transport
@@ -132,7 +155,7 @@ class _Endpoint(asyncio.DatagramProtocol):
         try:
             reply = self.quick_reply(data, addr, now)
             if reply is not None:
-                self.transport.sendto(reply, addr)
+                self.transport.sendto(reply[:40] + transmit_stamp(), addr)
                 return
             out = self.daemon.host.receive_datagram(data, addr[:2], self.local_dst, now)
         except Exception as exc:  # the core must never crash the daemon: count, log, keep serving
@@ -146,8 +169,85 @@ class _Endpoint(asyncio.DatagramProtocol):
                 else:
                     self.daemon.send(o)
 
+    def sendto(self, data: bytes, dst: tuple[str, int], src: str | None = None) -> None:
+        self.transport.sendto(data, dst)
+
     def error_received(self, exc: Exception) -> None:
         self.daemon.send_errors += 1
+
+    def close(self) -> None:
+        self.transport.close()
+
+
+class _PacketInfoEndpoint:
+    """A wildcard socket read with recvmsg: IP_PKTINFO / IPV6_RECVPKTINFO say to which local address each
+    datagram came (Autokey's session keys need it, as ntpd's per-interface sockets know it), and every
+    answer leaves from the address its request came to (sendmsg with the same ancillary data)."""
+
+    def __init__(self, daemon: Daemon, sock: socket.socket) -> None:
+        self.daemon, self.sock = daemon, sock
+        self.v6 = sock.family == socket.AF_INET6
+        if self.v6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVPKTINFO, 1)
+        else:
+            sock.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
+        sock.setblocking(False)
+        self.loop = asyncio.get_running_loop()
+        self.loop.add_reader(sock.fileno(), self._readable)
+
+    def _local_of(self, ancdata: list[tuple[int, int, bytes]]) -> str | None:
+        for level, kind, value in ancdata:
+            if not self.v6 and level == socket.IPPROTO_IP and kind == IP_PKTINFO and len(value) >= 12:
+                return socket.inet_ntop(socket.AF_INET, value[8:12])  # in_pktinfo.ipi_addr: the header's dst
+            if self.v6 and level == socket.IPPROTO_IPV6 and kind == socket.IPV6_PKTINFO and len(value) >= 16:
+                return socket.inet_ntop(socket.AF_INET6, value[:16])
+        return None
+
+    def _readable(self) -> None:
+        host, sock = self.daemon.host, self.sock
+        for _ in range(64):  # then let the loop run timers
+            try:
+                data, ancdata, _flags, addr = sock.recvmsg(MAX_DATAGRAM, ANCILLARY_SPACE)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                self.daemon.receive_errors += 1
+                return
+            now = time.time()
+            local = self._local_of(ancdata)
+            try:
+                reply = host.quick_reply(data, addr, now)
+                if reply is not None:
+                    self.sendto(reply[:40] + transmit_stamp(), addr, local)
+                    continue
+                out = host.receive_datagram(data, addr[:2], local, now)
+            except Exception as exc:  # the core must never crash the daemon: count, log, keep serving
+                self.daemon.internal_error(f"a packet from {addr[0]}", exc)
+                continue
+            for o in out:
+                self.sendto(o.data, o.dst, o.src or local)
+
+    def sendto(self, data: bytes, dst: tuple[str, int], src: str | None = None) -> None:
+        """Send from `src` (a local address) when given, else from the address the kernel picks."""
+        ancillary = []
+        if src is not None and src not in WILDCARDS:
+            try:
+                if self.v6:
+                    ancillary = [(socket.IPPROTO_IPV6, socket.IPV6_PKTINFO,
+                                  struct.pack("=16sI", socket.inet_pton(socket.AF_INET6, src), 0))]
+                else:  # in_pktinfo: ifindex 0, ipi_spec_dst = the source address, ipi_addr unused
+                    ancillary = [(socket.IPPROTO_IP, IP_PKTINFO,
+                                  struct.pack("=i4s4s", 0, socket.inet_aton(src), bytes(4)))]
+            except OSError:
+                ancillary = []
+        try:
+            self.sock.sendmsg([data], ancillary, 0, dst)
+        except OSError:
+            self.daemon.send_errors += 1
+
+    def close(self) -> None:
+        self.loop.remove_reader(self.sock.fileno())
+        self.sock.close()
 
 
 class Daemon:
@@ -165,7 +265,8 @@ class Daemon:
         self.pidfile = pidfile
         self.internal_errors = 0
         self.send_errors = 0
-        self.endpoints: dict[str, _Endpoint] = {}
+        self.receive_errors = 0
+        self.endpoints: dict[str, _Endpoint | _PacketInfoEndpoint] = {}
         self._stop: asyncio.Event | None = None
         self.stats = self._stats_writers(self.config)
         now = time.time()
@@ -181,11 +282,19 @@ class Daemon:
                 self.host.discipline.frequency = ppm * 1e-6
                 self.host.clock.set_frequency(ppm * 1e-6)
                 self.log(f"frequency {ppm:.3f} PPM from {self.config.driftfile}")
+        self._route_wildcard_associations()
         if self.config.crypto.present:
             self._attach_autokey(now)
-        self.view = HostControlView(self.host)
+        self.view = HostControlView(self.host, [self._io_counters])
         self.host.control_handler = self._make_control_handler()
         self.log(f"{version_string()} starting, config {config_path}, port {self.config.listen_port}")
+
+    def _route_wildcard_associations(self) -> None:
+        """On a wildcard socket an association's local address is the one the kernel routes from: ask it
+        once (Autokey's session keys include the local address; sends then use it, see _PacketInfoEndpoint)."""
+        for assoc in self.host.associations.values():
+            if assoc.dstadr in WILDCARDS and not assoc.srcadr[0].startswith(("127.127.", "224.", "255.")):
+                assoc.dstadr = route_source(assoc.srcadr[0], assoc.srcadr[1]) or assoc.dstadr
 
     def _attach_autokey(self, now: float) -> None:
         """`crypto` in the configuration: put Autokey (ntpd_py/autokey) in front of the symmetric keys."""
@@ -205,6 +314,7 @@ class Daemon:
             return None
         responder = ControlResponder(self.view, authenticator=self.host.symmetric, controlkey=self.config.controlkey)
         self.responder = responder
+        self.view.counter_sources.append(responder.counters.as_variables)  # ctl_* in rv 0 and by name
         return lambda data, src, now: responder.handle(data, now, src[0])
 
     def _stats_writers(self, config: NtpConfig) -> dict:
@@ -218,6 +328,11 @@ class Daemon:
             self.log(f"statistics disabled: {exc}")
             return {}
 
+    def _io_counters(self) -> list[tuple[str, str]]:
+        """The shell's own drops, for mode 6: packets the core failed on, sends and reads that failed."""
+        return [("io_internal_errors", str(self.internal_errors)), ("io_sendfailed", str(self.send_errors)),
+                ("io_receive_errors", str(self.receive_errors))]
+
     def internal_error(self, what: str, exc: BaseException) -> None:
         """Count a bug hit in the core; log the first few and then one in a thousand."""
         self.internal_errors += 1
@@ -227,7 +342,7 @@ class Daemon:
     def send(self, o: Outgoing) -> None:
         endpoint = self.endpoints.get(o.src or "") or next(iter(self.endpoints.values()))
         try:
-            endpoint.transport.sendto(o.data, o.dst)
+            endpoint.sendto(o.data, o.dst, o.src)
         except OSError:
             self.send_errors += 1
 
@@ -315,8 +430,11 @@ class Daemon:
             except OSError as exc:
                 sock.close()
                 raise DaemonError(f"{self.config_path}: cannot bind {address} port {port}: {exc.strerror}") from None
-            transport, endpoint = await loop.create_datagram_endpoint(lambda a=address: _Endpoint(self, a), sock=sock)
-            self.endpoints[address] = endpoint
+            if address in WILDCARDS:  # learn each datagram's local address (Autokey needs it)
+                self.endpoints[address] = _PacketInfoEndpoint(self, sock)
+            else:
+                _, endpoint = await loop.create_datagram_endpoint(lambda a=address: _Endpoint(self, a), sock=sock)
+                self.endpoints[address] = endpoint
             self.log(f"listening on {address} port {port}")
 
     async def run(self) -> None:
@@ -331,7 +449,7 @@ class Daemon:
             await self._timers()
         finally:
             for endpoint in self.endpoints.values():
-                endpoint.transport.close()
+                endpoint.close()
             self._flush_records()
             self._save_drift()
             self.log("exiting on signal")

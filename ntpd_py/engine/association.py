@@ -54,6 +54,10 @@ class Association:
     refclock_stratum: int = 5
     refclock_refid: bytes = b"LOCL"
     auth_state: Any = None  # owned by the Authenticator, never read by the engine
+    # broadcast client: the client/server volley runs (hmode client) until the first broadcast after it
+    # calibrates the delay; bcast_delay is that measured delay (None: the configured broadcastdelay)
+    bcast_volley: bool = False
+    bcast_delay: float | None = None
 
     # packet variables from the last valid packet
     leap: int = LEAP_NOTINSYNC
@@ -126,7 +130,7 @@ class Association:
                 bits |= PST_AUTHENTIC
         if self.reach:
             bits |= PST_REACH
-        if self.hmode in (MODE_BROADCAST, MODE_BCLIENT):
+        if self.hmode in (MODE_BROADCAST, MODE_BCLIENT) or self.bcast_volley:
             bits |= PST_BCAST
         return bits
 
@@ -142,6 +146,10 @@ class Association:
         (an ephemeral one that stopped answering). Returns after setting `next_poll`."""
         first_poll = self.last_poll == 0.0
         self.last_poll = now
+        if self.hmode == MODE_BROADCAST:  # as ntpd: a broadcaster expects no answer and keeps its minpoll
+            self.hpoll = self.minpoll
+            self.next_poll = now + self.poll_interval()
+            return False
         if self.burst_left > 0:
             self.burst_left -= 1
             self.next_poll = now + BURST_INTERVAL if self.burst_left else now + self.poll_interval()

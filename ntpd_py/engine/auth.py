@@ -14,6 +14,8 @@ The engine never looks inside a MAC or an extension field itself. It asks an `Au
 * `reply_tail(request, verdict, src, dst, header, now)` for every server reply (mode 4): the same, for
   a reply to `request` whose check gave `verdict`. The symmetric-key rule, as ntpd: a valid MAC is
   answered with a MAC in the same key, a bad one with a crypto-NAK (a zero key ID alone), none with none.
+* optional `poll_hint(assoc, now)` (seconds until the next exchange step is worth sending) and
+  `broadcast_ready(assoc)` (may a broadcast client's client/server volley end and the association listen?).
 * `peer_variables(assoc)` / `system_variables()`: extra (name, value) pairs for mode-6 READVAR
   (Autokey adds host, flags, signature, cert...), and `reload(now)` on SIGHUP.
 

@@ -4,16 +4,19 @@
 ntpd 4.2.8's ntp_control.c puts on the wire (ntpq reformats some: `leap=0` shows as `leap=00`,
 `reach=0x1` as `reach=001`): times in milliseconds with %.3f (offset and sys_jitter %.6f), timestamps
 as `0x%08x.%08x`, refid dotted-quad above stratum 1 and text otherwise, strings in double quotes.
-Variables are returned in ntpd's default order (def_sys_var / def_peer_var); `named_system_variables`
-adds those only read by name (ntpd's ss_* counters, and our malformed-packet counters).
+Variables are returned in ntpd's default order (def_sys_var / def_peer_var), then, in `rv 0`, the drop
+counters (the engine's ss_badformat, ss_malformed_*, ..., the responder's ctl_*, the shell's io_*);
+`named_system_variables` adds those only read by name (ntpd's other ss_* counters).
 """
 
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Protocol
 
 from ..clock.select import SELECTION_NAMES
+from ..control import values
 from .association import Association
 
 if TYPE_CHECKING:
@@ -21,6 +24,9 @@ if TYPE_CHECKING:
 
 STRATUM_UNSPEC = 16
 MALFORMED_REASONS = ("short", "version", "length", "extension", "mode")  # PacketError reasons, plus mode 0
+DROP_COUNTERS = ("badformat", "badversion", "badauth", "declined", "restricted", "limited", "noassoc", "bogus",
+                 "duplicate", "control_errors")
+CounterSource = Callable[[], Iterable[tuple[str, str]]]
 
 
 class ControlView(Protocol):
@@ -46,34 +52,25 @@ class ControlView(Protocol):
         """ntpd resets a peer's event count when an authenticated request reads it."""
 
 
-def fmt_ts(stamp: int) -> str:
-    return f"0x{stamp >> 32 & 0xFFFFFFFF:08x}.{stamp & 0xFFFFFFFF:08x}"
-
-
-def fmt_ms(seconds: float) -> str:
-    return f"{seconds * 1e3:.3f}"
-
-
-def fmt_ms6(seconds: float) -> str:
-    return f"{seconds * 1e3:.6f}"
+def fmt_ms(seconds: float, places: int = 3) -> str:
+    """Seconds shown as ntpd shows them: milliseconds with fixed decimals (ctl_putdbl / ctl_putdbl6)."""
+    return values.fixed(seconds * 1e3, places)
 
 
 def fmt_refid(refid: bytes, stratum: int) -> str:
+    """ntpd's refid: text (ctl_putrefid) at stratum 0, 1 and 16, a dotted quad otherwise."""
     if stratum <= 1 or stratum >= STRATUM_UNSPEC:
-        text = "".join(chr(b) for b in refid.rstrip(b"\0") if 32 < b < 127)
-        return text
+        return values.refid_text(refid)
     return str(ipaddress.IPv4Address(refid))
-
-
-def quoted(text: str) -> str:
-    return '"' + text.replace('"', "'") + '"'
 
 
 class HostControlView:
     """ControlView over an NtpHost."""
 
-    def __init__(self, host: NtpHost) -> None:
+    def __init__(self, host: NtpHost, counter_sources: Sequence[CounterSource] = ()) -> None:
         self.host = host
+        # counters kept outside the engine (the mode-6 responder's ctl_*, the shell's io_*), shown with ours
+        self.counter_sources: list[CounterSource] = list(counter_sources)
 
     def system_status(self) -> int:
         return self.host.system_status_word()
@@ -84,30 +81,30 @@ class HostControlView:
         from ..ntptime import to_ntp64
 
         sys_stratum = s.stratum
-        refid = (str(ipaddress.IPv4Address(s.refid)) if 1 < sys_stratum < STRATUM_UNSPEC
-                 else fmt_refid(s.refid, sys_stratum))
+        refid = fmt_refid(s.refid, sys_stratum)
         out = [
-            ("version", quoted(info.get("version", "ntpd-py"))),
-            ("processor", quoted(info.get("processor", ""))),
-            ("system", quoted(info.get("system", ""))),
+            ("version", values.quoted(info.get("version", "ntpd-py"))),
+            ("processor", values.quoted(info.get("processor", ""))),
+            ("system", values.quoted(info.get("system", ""))),
             ("leap", str(s.leap)),
             ("stratum", str(s.stratum)),
             ("precision", str(s.precision)),
             ("rootdelay", fmt_ms(s.root_delay)),
             ("rootdisp", fmt_ms(s.root_dispersion)),
             ("refid", refid),
-            ("reftime", fmt_ts(s.reftime)),
-            ("clock", fmt_ts(to_ntp64(h._now))),
+            ("reftime", values.timestamp(s.reftime)),
+            ("clock", values.timestamp(to_ntp64(h._now))),
             ("peer", str(s.peer or 0)),
             ("tc", str(s.poll)),
             ("mintc", "3"),
-            ("offset", fmt_ms6(s.offset)),
+            ("offset", fmt_ms(s.offset, 6)),
             ("frequency", f"{h.discipline.frequency * 1e6:.3f}"),
-            ("sys_jitter", fmt_ms6(s.jitter)),
+            ("sys_jitter", fmt_ms(s.jitter, 6)),
             ("clk_jitter", fmt_ms(h.discipline.jitter)),
             ("clk_wander", "0.000"),
         ]
         out.extend(h.authenticator.system_variables())
+        out.extend(self.drop_counters())
         return out
 
     def named_system_variables(self) -> list[tuple[str, str]]:
@@ -116,16 +113,25 @@ class HostControlView:
         uptime = int(h._now - h.started)
         out.append(("ss_uptime", str(uptime)))
         out.append(("ss_reset", str(uptime)))
-        for name in ("received", "thisver", "oldver", "badformat", "badauth", "declined", "restricted",
-                     "limited", "kodsent", "processed"):
+        for name in ("received", "thisver", "oldver", "kodsent", "processed", "control", "mode7", "sent"):
             out.append((f"ss_{name}", str(h.counters[name])))
-        for name in ("badversion", "control", "mode7", "noassoc", "bogus", "duplicate", "sent", "control_errors"):
-            out.append((f"ss_{name}", str(h.counters[name])))
+        return out
+
+    def drop_counters(self) -> list[tuple[str, str]]:
+        """Why packets were dropped, listed in `rv 0` and readable by name: the engine's ss_* drop counters
+        (ss_malformed_* say which shape was wrong), then the counters of `counter_sources` (ctl_*, io_*)."""
+        h = self.host
+        out = [(f"ss_{name}", str(h.counters[name])) for name in DROP_COUNTERS]
         out.append(("ss_malformed", str(sum(h.malformed.values()))))
         reasons = dict.fromkeys(MALFORMED_REASONS, 0) | h.malformed
-        for reason, count in sorted(reasons.items()):
-            out.append((f"ss_malformed_{reason}", str(count)))
+        out.extend((f"ss_malformed_{reason}", str(count)) for reason, count in sorted(reasons.items()))
+        for source in self.counter_sources:
+            out.extend(source())
         return out
+
+    def mru_entries(self) -> list[tuple[str, float, float, int, int, int]]:
+        """`ntpq -c mrulist`: (address:port, first, last, count, version<<3|mode, restrict bits), newest first."""
+        return self.host.mru.entries()
 
     def associations(self) -> list[tuple[int, int]]:
         h = self.host
@@ -159,25 +165,25 @@ class HostControlView:
             ("rootdelay", fmt_ms(a.root_delay)),
             ("rootdisp", fmt_ms(a.root_dispersion)),
             ("refid", refid),
-            ("reftime", fmt_ts(a.reftime)),
-            ("rec", fmt_ts(a.dst)),
-            ("reach", f"0x{a.reach:x}"),
+            ("reftime", values.timestamp(a.reftime)),
+            ("rec", values.timestamp(a.dst)),
+            ("reach", values.reach(a.reach)),
             ("unreach", str(a.unreach)),
             ("hmode", str(a.hmode)),
             ("pmode", str(a.pmode)),
             ("hpoll", str(a.hpoll)),
             ("ppoll", str(a.ppoll)),
             ("headway", str(headway)),
-            ("flash", f"0x{a.flash:x}"),
+            ("flash", values.hexadecimal(a.flash)),
             ("keyid", str(a.keyid or 0)),
             ("offset", fmt_ms(a.offset)),
             ("delay", fmt_ms(a.delay)),
             ("dispersion", fmt_ms(a.dispersion)),
             ("jitter", fmt_ms(a.jitter)),
             ("xleave", "0.000"),
-            ("filtdelay", " ".join(f"{d * 1e3:.2f}" for d, _, _ in stages)),
-            ("filtoffset", " ".join(f"{o * 1e3:.2f}" for _, o, _ in stages)),
-            ("filtdisp", " ".join(f"{p * 1e3:.2f}" for _, _, p in stages)),
+            ("filtdelay", values.array_ms(d for d, _, _ in stages)),
+            ("filtoffset", values.array_ms(o for _, o, _ in stages)),
+            ("filtdisp", values.array_ms(p for _, _, p in stages)),
         ]
         out.extend(h.authenticator.peer_variables(a))
         return out

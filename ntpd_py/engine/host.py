@@ -35,6 +35,7 @@ from .auth import Authenticator, AuthResult, SymmetricKeyAuth, Verdict
 from .events import (EVNT_NOPEER, EVNT_SYSRESTART, PEER_EVENT_NAMES, PEVNT_AUTH, PEVNT_DEMOBIL, PEVNT_DENY,
                      PEVNT_MOBIL, PEVNT_NEWPEER, PEVNT_RATE, PEVNT_REACH, PEVNT_UNREACH, SST_LOCAL, SST_NTP,
                      SST_UNSPEC, SYSTEM_EVENT_NAMES, EventCounter, peer_status, system_status)
+from .mru import MruTable, restrict_bits
 from .restrict import RestrictTable
 
 Address = tuple[str, int]
@@ -47,6 +48,7 @@ MINDISPERSE = 0.001
 LOOPBACK_REFID = bytes([127, 0, 0, 1])
 DEFAULT_ORPHANWAIT = 300.0
 DEFAULT_BROADCASTDELAY = 0.004
+BROADCAST_DELAY_LIMIT = 0.050  # ntpd's BDELAY_DEFAULT: a measured broadcast delay above this is not believed
 LOCAL_CLOCK_PREFIX = "127.127.1."
 _REPLY = struct.Struct("!BBBb20s8sQQ")
 _MID = struct.Struct("!II4sQ")
@@ -116,6 +118,7 @@ class NtpHost:
         self.sys = SystemState(precision=precision)
         self.counters = dict.fromkeys(COUNTER_NAMES, 0)
         self.malformed: dict[str, int] = {}
+        self.mru = MruTable()  # who sent us NTP packets (ntpq -c mrulist)
         self.associations: dict[int, Association] = {}
         self._by_address: dict[Address, Association] = {}
         self._next_assid = self.rng.randint(1000, 60000)
@@ -307,6 +310,8 @@ class NtpHost:
         if mode == 7:
             counters["mode7"] += 1
             return []
+        if "ignore" not in flags:
+            self.mru.note(src, now, first & 0x3F, restrict_bits(flags) if flags else 0)
         if "ignore" in flags or "noserve" in flags:
             counters["restricted"] += 1
             return []
@@ -340,8 +345,13 @@ class NtpHost:
         answered from the template. None means "not that case": call receive_datagram instead."""
         if len(data) != HEADER_LEN or data[0] & 0x3F != 0x23:  # version 4, mode 3
             return None
-        if self._restricting and not self.restrict.lookup(src[0]).isdisjoint(_NOT_QUICK):
-            return None
+        rflags = 0
+        if self._restricting:
+            flags = self.restrict.lookup(src[0])
+            if not flags.isdisjoint(_NOT_QUICK):
+                return None
+            rflags = restrict_bits(flags)
+        self.mru.note(src, now, 0x23, rflags)
         counters = self.counters
         counters["received"] += 1
         counters["thisver"] += 1
@@ -383,15 +393,17 @@ class NtpHost:
         if "notrust" in flags:
             self.counters["restricted"] += 1
             return []
-        if "limited" in flags:
-            limited = self._rate_check(src, dst, flags, data, now)
-            if limited is not None:
-                return limited
+        limited = self._rate_check(src, dst, flags, data, now) if "limited" in flags else None
+        if limited is not None:
+            return limited
+        return [Outgoing(self._reply_header(data, version, now), src, dst)]
+
+    def _reply_header(self, data: bytes, version: int, now: float) -> bytes:
+        """A served request's 48-byte answer from the template; the request counts as processed."""
         self.counters["processed"] += 1
         stamp = int((now + 2208988800.0) * 4294967296.0)
-        reply = _REPLY.pack(self._leap_bits | (version << 3) | MODE_SERVER, self._template_stratum, data[2],
-                            self.sys.precision, self._template_mid, data[40:48], stamp, stamp)
-        return [Outgoing(reply, src, dst)]
+        return _REPLY.pack(self._leap_bits | (version << 3) | MODE_SERVER, self._template_stratum, data[2],
+                           self.sys.precision, self._template_mid, data[40:48], stamp, stamp)
 
     def _serve(self, pkt: NtpPacket, data: bytes, src: Address, dst: str | None, flags: frozenset[str],
                now: float) -> list[Outgoing]:
@@ -404,14 +416,10 @@ class NtpHost:
         elif "notrust" in flags and not verdict.ok:
             self.counters["restricted"] += 1
             return []
-        if "limited" in flags:
-            limited = self._rate_check(src, dst, flags, data, now)
-            if limited is not None:
-                return limited
-        self.counters["processed"] += 1
-        stamp = int((now + 2208988800.0) * 4294967296.0)
-        header = _REPLY.pack(self._leap_bits | (pkt.version << 3) | MODE_SERVER, self._template_stratum,
-                             data[2], self.sys.precision, self._template_mid, data[40:48], stamp, stamp)
+        limited = self._rate_check(src, dst, flags, data, now) if "limited" in flags else None
+        if limited is not None:
+            return limited
+        header = self._reply_header(data, pkt.version, now)
         tail = self.authenticator.reply_tail(pkt, verdict, src, dst, header, now)
         return [Outgoing(header + tail, src, dst)]
 
@@ -442,6 +450,8 @@ class NtpHost:
                 return []
             hmode = MODE_PASSIVE if mode == MODE_ACTIVE else MODE_BCLIENT
             session = verdict.keyid is not None and verdict.keyid > 65535  # [autokey] session key IDs change per packet
+            if mode == MODE_BROADCAST and (session or self.config.broadcastdelay is None):
+                return self._start_broadcast_volley(pkt, data, src, dst, verdict, session, now)
             assoc = self._mobilize(src, hmode, configured=False, version=pkt.version,
                                    keyid=None if session else verdict.keyid, autokey=session,
                                    dstadr=dst, minpoll=6, maxpoll=10)
@@ -451,6 +461,53 @@ class NtpHost:
         verdict = self.authenticator.check(pkt, data, src, dst, assoc, now)
         out = self._process(assoc, pkt, verdict, now)
         return out
+
+    # broadcast client: volley, then listen ------------------------------
+    def _start_broadcast_volley(self, pkt: NtpPacket, data: bytes, src: Address, dst: str | None,
+                                verdict: AuthResult, session: bool, now: float) -> list[Outgoing]:
+        """As ntpd's AM_NEWBCL without `broadcastdelay`: a new broadcaster gets a client/server volley first
+        (iburst, at the broadcaster's poll), which measures the delay and runs Autokey; the association
+        listens to broadcasts only when it is done (`_end_broadcast_volley`)."""
+        poll = max(NTP_MINPOLL, min(10, pkt.poll))
+        ident = getattr(getattr(self.config, "crypto", None), "ident", None) if session else None  # sys_ident
+        assoc = self._mobilize(src, MODE_CLIENT, configured=False, version=pkt.version,
+                               keyid=None if session else verdict.keyid, autokey=session, ident=ident,
+                               dstadr=dst, minpoll=poll, maxpoll=poll, iburst=True)
+        assoc.bcast_volley = True
+        if session:  # [autokey] the broadcast names the broadcaster's association (ntpd: crypto_recv here)
+            result = self.authenticator.check(pkt, data, src, dst, assoc, now)
+            if not result.ok:
+                self._demobilize(assoc)
+                self.counters["badauth"] += 1
+        return []
+
+    def _end_broadcast_volley(self, assoc: Association, now: float) -> None:
+        """The volley gave a sample (and, with Autokey, every flag): listen to the broadcasts from now on."""
+        if assoc.autokey:
+            ready = getattr(self.authenticator, "broadcast_ready", None)
+            if ready is None or not ready(assoc):
+                return
+        assoc.hmode = MODE_BCLIENT
+        assoc.iburst = assoc.burst = False
+        assoc.burst_left = 0
+        assoc.next_poll = now + assoc.poll_interval()
+        self.log(f"{assoc.srcadr[0]}: broadcast client volley done, listening")
+
+    def _broadcast_sample(self, assoc: Association, offset: float) -> float:
+        """The delay for a broadcast sample: measured from the volley at the first broadcast after it
+        (ntpd: twice the difference of the client-mode and broadcast offsets), else `broadcastdelay`."""
+        if assoc.bcast_volley:
+            assoc.bcast_volley = False
+            if assoc.updated:
+                measured = abs(assoc.offset - offset) * 2
+                limit = self.config.broadcastdelay or BROADCAST_DELAY_LIMIT
+                if measured <= limit:
+                    assoc.bcast_delay = max(measured, 2.0**self.sys.precision)
+                    self.log(f"{assoc.srcadr[0]}: broadcast delay calibrated: {assoc.bcast_delay:.6f} s")
+                else:
+                    self.log(f"{assoc.srcadr[0]}: broadcast delay {measured:.6f} s exceeds {limit:.3f} s, "
+                             f"using broadcastdelay {self.broadcast_delay:.6f} s")
+        return assoc.bcast_delay if assoc.bcast_delay is not None else self.broadcast_delay
 
     def _process(self, assoc: Association, pkt: NtpPacket, verdict: AuthResult, now: float) -> list[Outgoing]:
         if verdict.verdict is Verdict.CRYPTO_NAK:
@@ -463,7 +520,8 @@ class NtpHost:
         if verdict.verdict is Verdict.ERROR or wrong_key or (assoc.autokey and not verdict.ok):
             assoc.flash |= TEST_AUTH
             assoc.bad_auth += 1
-            assoc.authentic = False
+            if assoc.hmode != MODE_BCLIENT:  # a spoofed broadcast must not change a listening client's state
+                assoc.authentic = False
             self.counters["badauth"] += 1
             self._peer_event(assoc, PEVNT_AUTH)
             return []
@@ -472,8 +530,8 @@ class NtpHost:
             assoc.flash |= TEST_INVALID
             self.counters["bogus"] += 1
             return []
-        if pkt.xmt == assoc.rec:
-            assoc.flash |= TEST_DUPLICATE
+        if pkt.xmt == assoc.rec or (assoc.hmode == MODE_BCLIENT and assoc.rec and ntp_diff(pkt.xmt, assoc.rec) < 0):
+            assoc.flash |= TEST_DUPLICATE  # broadcast: an older transmit time is a replay too
             assoc.duplicates += 1
             self.counters["duplicate"] += 1
             return []
@@ -500,6 +558,8 @@ class NtpHost:
         assoc.unreach = 0
         assoc.last_received = now
         self._use_packet(assoc, pkt, t4, now)
+        if assoc.bcast_volley and assoc.hmode == MODE_CLIENT and assoc.updated == now:
+            self._end_broadcast_volley(assoc, now)
         if assoc.assid in self.associations:
             return self._passive_answer(assoc, now)
         return []
@@ -528,7 +588,7 @@ class NtpHost:
         assoc.reach |= 1
         precision = 2.0**self.sys.precision
         if assoc.hmode == MODE_BCLIENT:
-            delay = self.broadcast_delay
+            delay = self._broadcast_sample(assoc, ntp_diff(pkt.xmt, t4))
             offset = ntp_diff(pkt.xmt, t4) + delay / 2
             disp = 2.0**pkt.precision + precision
         else:
@@ -713,6 +773,13 @@ class NtpHost:
             if was_reachable and not assoc.reach:
                 self._peer_event(assoc, PEVNT_UNREACH)
                 self._clock_select(now)
+            if assoc.bcast_volley and not assoc.autokey and not assoc.reach and assoc.sent >= NTP_IBURST:
+                # no answer to the volley: listen anyway, with `broadcastdelay` (Autokey cannot: it retries)
+                assoc.hmode = MODE_BCLIENT
+                assoc.burst_left = 0
+                assoc.next_poll = now + assoc.poll_interval()
+                self.log(f"{assoc.srcadr[0]}: broadcast client volley unanswered, listening")
+                continue
             packet = self._transmit(assoc, now)
             if packet is not None:
                 out.append(packet)

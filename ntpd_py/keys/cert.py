@@ -50,7 +50,8 @@ SIGNATURE_SCHEMES: dict[str, tuple[int, str, str, str]] = {
 SCHEME_BY_NAME: dict[str, str] = {v[3].upper(): k for k, v in SIGNATURE_SCHEMES.items()}
 SCHEME_BY_NAME.update({"RSA-SHA": "sha1_rsa", "DSA-SHA": "sha1_dsa"})
 
-_HASHES: dict[str, type[hashes.HashAlgorithm]] = {
+# digest names as ntpd and ntp-keygen spell them; Autokey signs values with the same digests
+HASH_ALGORITHMS: dict[str, type[hashes.HashAlgorithm]] = {
     "md5": hashes.MD5,
     "sha1": hashes.SHA1,
     "sha224": hashes.SHA224,
@@ -77,7 +78,7 @@ def scheme_for(name: str) -> str:
 
 def hash_algorithm(digest_name: str) -> hashes.HashAlgorithm:
     try:
-        return _HASHES[digest_name]()
+        return HASH_ALGORITHMS[digest_name]()
     except KeyError:
         raise CertificateError(f"unsupported digest {digest_name!r}") from None
 

@@ -185,6 +185,14 @@ def read_key_file(path: str | os.PathLike[str]) -> KeyFileText:
     return parsed
 
 
+def _discard(tmp: str | os.PathLike[str]) -> None:
+    """Remove the temporary file or link of an atomic replace that failed (it may already be gone)."""
+    try:
+        os.unlink(tmp)
+    except FileNotFoundError:
+        pass
+
+
 def atomic_write(path: str | os.PathLike[str], data: bytes, mode: int) -> Path:
     """Write `data` to `path` via a temporary file in the same directory, fsync, chmod, rename."""
     path = Path(path)
@@ -198,10 +206,7 @@ def atomic_write(path: str | os.PathLike[str], data: bytes, mode: int) -> Path:
             os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
+        _discard(tmp)
         raise
     _fsync_dir(directory)
     return path
@@ -225,10 +230,7 @@ def atomic_symlink(target: str, link: str | os.PathLike[str]) -> Path:
             raise KeyFileError(link, "is a directory, not a link")
         os.replace(tmp, link)
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
+        _discard(tmp)
         raise
     _fsync_dir(directory)
     return link

@@ -353,46 +353,50 @@ def _export(run: _Run, kind: str, stamp: int | None, text: str, mode: int) -> No
     run.exports.append((name, header(name, run.now) + text, mode))
 
 
-def _gq(run: _Run) -> gq.GqParams | None:
-    options = run.options
+@dataclass(frozen=True)
+class _IdentityScheme:
+    """What differs between ntp-keygen's GQ (-q) and IFF (-I) runs: names, messages and the parameter module."""
+
+    name: str  # "gq": the load kind and the file prefix (gqkey, gqpar)
+    title: str  # "GQ": file header kind is TITLE + "key"
+    generating: str  # what ntp-keygen says it generates
+    confirm: str  # the relation ntp-keygen says it checked
+    module: Any  # generate(bits) -> params with dump(password) and client()
+
+
+_GQ = _IdentityScheme("gq", "GQ", "GQ parameters", "Confirm u^b (u^-1)^b = 1 mod n: yes", gq)
+_IFF = _IdentityScheme("iff", "IFF", "IFF keys", "Confirm g^(q - b) g^b = 1 mod p: yes", iff)
+
+
+def _identity_params(run: _Run, scheme: _IdentityScheme, generate_new: bool) -> Any:
+    """New parameters (when asked) or the installed ones, then the exports asked for; None when there are none."""
     stamp: int | None = run.stamp
-    if options.gq:
-        run.say(f"Generating GQ parameters ({options.identity_bits} bits)...")
-        params = gq.generate(options.identity_bits)
-        run.say("Confirm u^b (u^-1)^b = 1 mod n: yes")
-        run.say("Generating new gqkey file and link")
-        run.add("GQkey", run.names.group, params.dump(run.write_password), PRIVATE_MODE, _identity_links(run, "gqkey"))
+    key = f"{scheme.name}key"
+    if generate_new:
+        run.say(f"Generating {scheme.generating} ({run.options.identity_bits} bits)...")
+        params = scheme.module.generate(run.options.identity_bits)
+        run.say(scheme.confirm)
+        run.say(f"Generating new {key} file and link")
+        run.add(f"{scheme.title}key", run.names.group, params.dump(run.write_password), PRIVATE_MODE,
+                _identity_links(run, key))
     else:
-        existing = _load_existing(run, "gqkey", "gq")
+        existing = _load_existing(run, key, scheme.name)
         if existing is None:
             return None
         params, stamp = existing
-    if options.export:
-        _export(run, "gqpar", stamp, params.client().dump(None), PUBLIC_MODE)
+    if run.options.export:
+        _export(run, f"{scheme.name}par", stamp, params.client().dump(None), PUBLIC_MODE)
     if run.export_password is not None:
-        _export(run, "gqkey", stamp, params.dump(run.export_password), PRIVATE_MODE)
+        _export(run, key, stamp, params.dump(run.export_password), PRIVATE_MODE)
     return params
+
+
+def _gq(run: _Run) -> gq.GqParams | None:
+    return _identity_params(run, _GQ, run.options.gq)
 
 
 def _iff(run: _Run) -> iff.IffParams | None:
-    options = run.options
-    stamp: int | None = run.stamp
-    if options.iff:
-        run.say(f"Generating IFF keys ({options.identity_bits} bits)...")
-        params = iff.generate(options.identity_bits)
-        run.say("Confirm g^(q - b) g^b = 1 mod p: yes")
-        run.say("Generating new iffkey file and link")
-        run.add("IFFkey", run.names.group, params.dump(run.write_password), PRIVATE_MODE, _identity_links(run, "iffkey"))
-    else:
-        existing = _load_existing(run, "iffkey", "iff")
-        if existing is None:
-            return None
-        params, stamp = existing
-    if options.export:
-        _export(run, "iffpar", stamp, params.client().dump(None), PUBLIC_MODE)
-    if run.export_password is not None:
-        _export(run, "iffkey", stamp, params.dump(run.export_password), PRIVATE_MODE)
-    return params
+    return _identity_params(run, _IFF, run.options.iff)
 
 
 def _mv(run: _Run) -> mv.MvTrustedAuthority | None:

@@ -118,13 +118,17 @@ def test_broadcast_server_pushes_signed_autokey_values_then_assoc(group):
     assert next_keyid("127.0.0.1", "127.255.255.255", keyids[1], 0) == keyids[0]
 
 
-def test_broadcast_client_autokey_is_refused_clearly(group):
+def test_broadcast_client_without_autokey_values_refuses_broadcasts(group):
+    """A broadcast client accepts broadcasts only along the broadcaster's signed key list (the full exchange,
+    volley first, is in test_autokey_broadcast.py); a cookie-0 MAC alone proves nothing."""
+    from ntpd_py.autokey.session import mac, session_key
+
     log: list[str] = []
     client = AutokeyAuth(_peer_host("bclient", group, log))
     assoc = FakeAssoc(8, ("127.0.0.1", 123), "127.0.0.9", 6)
+    client.state(assoc).bcast_assoc = 4321
     header = encode_header(NtpPacket(mode=5, stratum=3, poll=6))
-    data = header + bytes(4 + 16)
-    data = data[:48] + (70000).to_bytes(4, "big") + bytes(16)
+    data = header + mac(session_key("127.0.0.1", "127.0.0.9", 70000, 0), 70000, header)
     verdict = client.check(decode(data), data, ("127.0.0.1", 123), "127.0.0.9", assoc, VECTOR_NOW)
-    assert verdict.verdict is Verdict.ERROR and "broadcast client" in verdict.reason
-    assert any("not supported" in line for line in log)
+    assert verdict.verdict is Verdict.ERROR and "autokey values" in verdict.reason
+    assert assoc.auth_state.crypto == 0
