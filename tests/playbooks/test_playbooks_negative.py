@@ -1,0 +1,146 @@
+"""Bad inventories stop site.yml before anything changes, with a message that names the host and the variable.
+
+Each case runs the real ansible-playbook on site.yml with a small temporary inventory whose hosts live under
+tmp_path. Files "already in place" (an ntp.conf, a keys directory) must be byte-for-byte the same afterwards,
+and nothing new may appear: the preflight play stops every host before the first change.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+ANSIBLE_PLAYBOOK = ROOT / ".venv" / "bin" / "ansible-playbook"
+
+
+def lab_inventory(tmp_path: Path) -> dict:
+    """A valid one-group inventory (authority, server, client) with every path under tmp_path."""
+    common = {
+        "ansible_connection": "local",
+        "ansible_python_interpreter": "{{ ansible_playbook_python }}",
+        "ntp_root": f"{tmp_path}/hosts/{{{{ inventory_hostname }}}}",
+        "ntpd_py_venv": f"{tmp_path}/venv",
+        "ntpd_py_wheel_cache": f"{tmp_path}/wheels",
+        "ntpd_py_service_manager": "pidfile",
+        "autokey_publish_dir": f"{tmp_path}/publish",
+        "autokey_group": "GRT",
+        "autokey_group_schemes": ["iff"],
+        "autokey_server_password": "server-pw",
+        "autokey_client_password": "client-pw",
+    }
+    return {
+        "all": {
+            "vars": common,
+            "children": {
+                "ntp": {
+                    "children": {
+                        "ntp_authorities": {"hosts": {"t-ta": {"ntp_address": "127.77.0.11"}},
+                                            "vars": {"autokey_role": "authority"}},
+                        "ntp_group_servers": {"hosts": {"t-srv": {"ntp_address": "127.77.0.12",
+                                                                  "ntp_servers": [{"host": "t-ta"}]}},
+                                              "vars": {"autokey_role": "server"}},
+                        "ntp_clients": {"hosts": {"t-c1": {"ntp_address": "127.77.0.13",
+                                                           "ntp_servers": [{"host": "t-srv"}]}},
+                                        "vars": {"autokey_role": "client"}},
+                    }
+                }
+            },
+        }
+    }
+
+
+def place_existing_files(tmp_path: Path) -> None:
+    """What a previous deployment left: these must survive untouched."""
+    for host in ("t-ta", "t-srv", "t-c1"):
+        etc = tmp_path / "hosts" / host / "etc" / "ntpd-py"
+        (etc / "keys").mkdir(parents=True)
+        (etc / "ntp.conf").write_text(f"# {host}: deployed earlier\nserver 127.0.0.1\n")
+        (etc / "keys" / f"ntpkey_host_{host}").write_text("previous key\n")
+
+
+def snapshot(tmp_path: Path) -> dict[str, str]:
+    """Every file and directory under hosts/ and the controller-side dirs, with a content hash."""
+    state = {}
+    for path in sorted(tmp_path.rglob("*")):
+        rel = str(path.relative_to(tmp_path))
+        if rel.startswith("inventory"):
+            continue
+        state[rel] = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "dir"
+    return state
+
+
+def run_site(tmp_path: Path, inventory: dict) -> subprocess.CompletedProcess:
+    inv = tmp_path / "inventory.yml"
+    inv.write_text(yaml.safe_dump(inventory))
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
+               PATH=f"{ROOT / '.venv' / 'bin'}:{os.environ.get('PATH', '')}")
+    return subprocess.run([str(ANSIBLE_PLAYBOOK), "-i", str(inv), str(ROOT / "site.yml")],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+
+
+def expect_stop(tmp_path: Path, inventory: dict, *fragments: str) -> str:
+    place_existing_files(tmp_path)
+    before = snapshot(tmp_path)
+    result = run_site(tmp_path, inventory)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    for fragment in fragments:
+        assert fragment in output, f"{fragment!r} not in output:\n{output}"
+    assert "PLAY [Install ntpd-py" not in output, output
+    assert snapshot(tmp_path) == before, "files changed although the play stopped"
+    return output
+
+
+def hosts_of(inventory: dict, group: str) -> dict:
+    return inventory["all"]["children"]["ntp"]["children"][group]["hosts"]
+
+
+def test_playbooks_missing_client_password_names_host_and_variable(tmp_path: Path) -> None:
+    inventory = lab_inventory(tmp_path)
+    del inventory["all"]["vars"]["autokey_client_password"]
+    expect_stop(tmp_path, inventory, "t-c1: autokey_client_password: missing")
+
+
+def test_playbooks_missing_server_password_names_host_and_variable(tmp_path: Path) -> None:
+    inventory = lab_inventory(tmp_path)
+    inventory["all"]["vars"]["autokey_server_password"] = ""
+    output = expect_stop(tmp_path, inventory, "t-ta: autokey_server_password: missing",
+                         "t-srv: autokey_server_password: missing")
+    assert "server-pw" not in output
+
+
+def test_playbooks_unknown_scheme_names_host_and_variable(tmp_path: Path) -> None:
+    inventory = lab_inventory(tmp_path)
+    inventory["all"]["vars"]["autokey_group_schemes"] = ["iff", "rsa-magic"]
+    expect_stop(tmp_path, inventory, "t-ta: autokey_group_schemes: unknown scheme \"rsa-magic\"")
+
+
+def test_playbooks_group_without_authority_names_host_and_variable(tmp_path: Path) -> None:
+    inventory = lab_inventory(tmp_path)
+    hosts_of(inventory, "ntp_clients")["t-c1"]["autokey_group"] = "GRX"
+    expect_stop(tmp_path, inventory, "t-c1: autokey_group: trust group GRX has no trusted authority")
+
+
+def test_playbooks_unreachable_host_names_host_and_variable(tmp_path: Path) -> None:
+    inventory = lab_inventory(tmp_path)
+    hosts_of(inventory, "ntp_clients")["t-c1"].update(
+        {"ansible_connection": "ssh", "ansible_host": "127.0.0.1", "ansible_port": 1,
+         "ansible_ssh_common_args": "-o ConnectTimeout=3 -o BatchMode=yes"})
+    expect_stop(tmp_path, inventory, "t-c1: unreachable (check ansible_host")
+
+
+def test_playbooks_valid_inventory_passes_preflight(tmp_path: Path) -> None:
+    """The same inventory without a fault gets past the checks (run only the first play: --check, --limit)."""
+    inventory = lab_inventory(tmp_path)
+    inv = tmp_path / "inventory.yml"
+    inv.write_text(yaml.safe_dump(inventory))
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
+               PATH=f"{ROOT / '.venv' / 'bin'}:{os.environ.get('PATH', '')}")
+    result = subprocess.run([str(ANSIBLE_PLAYBOOK), "-i", str(inv), str(ROOT / "playbooks" / "preflight.yml")],
+                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
