@@ -20,4 +20,5 @@ bench: setup
 	@bash scripts/bench.sh
 
 clean-lab:
+	@bash scripts/lab.sh --stop || true
 	@rm -rf .lab
