@@ -6,6 +6,8 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH"
 export ANSIBLE_CONFIG="$PWD/ansible.cfg"
+# An inventory that does not parse is an error here, not a warning (a missing inventories/lab once passed silently).
+export ANSIBLE_INVENTORY_UNPARSED_FAILED=true
 status=0
 step() { printf '\n----- %s -----\n' "$*"; }
 run() { "$@" || { echo "FAILED: $*" >&2; status=1; }; }
