@@ -107,11 +107,23 @@ class AutokeyAuth:
             return AuthResult(Verdict.OK, packet.keyid)
         if packet.mode == MODE_BROADCAST:
             return self._broadcast_packet(packet, remote, dst, self.state(assoc), now)
-        result = self._association_packet(packet, remote, dst, self.state(assoc), now)
-        if self.state(assoc).cmmd is not None and hasattr(assoc, "next_poll"):
+        peer = self.state(assoc)
+        flags_before = peer.crypto
+        result = self._association_packet(packet, remote, dst, peer, now)
+        if peer.cmmd is not None and hasattr(assoc, "next_poll"):
             # a symmetric peer asked us something: answer within ANSWER_DELAY, not at our next poll
             assoc.next_poll = min(assoc.next_poll, now + ANSWER_DELAY)
+        elif ((peer.crypto & ~flags_before or peer.trail > peer.hint_trail or peer.learned != peer.hint_learned)
+              and hasattr(assoc, "next_poll")
+              and self._stepping(peer)):
+            # a step succeeded after a back-off (e.g. a server that signed its renewed certificate again):
+            # send the next one soon, not at the poll the back-off had scheduled
+            assoc.next_poll = min(assoc.next_poll, now + peer.step_spacing)
         return result
+
+    def _stepping(self, peer: PeerAutokey) -> bool:
+        """Is this association still walking through Autokey steps (poll_hint's domain)?"""
+        return peer.hmode in (MODE_CLIENT, 1, 2) and not peer.done(self.host.synchronized)
 
     def _broadcast_packet(self, packet: NtpPacket, remote: str, local: str, peer: PeerAutokey,
                           now: float) -> AuthResult:
@@ -215,6 +227,9 @@ class AutokeyAuth:
         if local is None:
             return b""
         peer = self.state(assoc)
+        if self.exchange.trail_expired(peer, now):
+            peer.reset()
+            self.host.stats(remote, f"certificate trail of association {peer.associd} expired, exchange restarted")
         if peer.keylist is None or peer.keylist.exhausted:
             self.exchange.new_keylist(peer, local, remote, now, self.poll_log2(assoc), self.automax_log2)
         keyid = peer.keylist.next()
@@ -265,7 +280,10 @@ class AutokeyAuth:
         if peer.hmode not in (MODE_CLIENT, 1, 2) or peer.done(self.host.synchronized):
             return None
         if peer.crypto != peer.hint_flags:  # progress: keep stepping quickly
-            peer.hint_flags, peer.follow_up = peer.crypto, peer.step_spacing
+            peer.hint_flags, peer.hint_trail, peer.follow_up = peer.crypto, peer.trail, peer.step_spacing
+            peer.hint_learned = peer.learned
+        elif peer.trail > peer.hint_trail or peer.learned != peer.hint_learned:  # a new certificate
+            peer.hint_trail, peer.hint_learned, peer.follow_up = max(peer.trail, peer.hint_trail), peer.learned, peer.step_spacing
         elif peer.last_request is None and not self.host.synchronized and peer.waiting_for_sync < MAX_SYNC_WAIT:
             peer.waiting_for_sync += 1  # only SIGN/LEAP are left: quick polls also feed the clock filter
             peer.follow_up = peer.step_spacing

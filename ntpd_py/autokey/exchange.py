@@ -72,6 +72,10 @@ class PeerAutokey:
     step_spacing: float = 0.5  # seconds between Autokey steps while they succeed (ntpd: one poll, 64 s)
     follow_up: float = 0.5  # current spacing: doubles while no flag bit is gained
     hint_flags: int = -1  # flags when the last spacing was chosen
+    hint_trail: int = 0  # the longest certificate trail walked since the flags last changed
+    learned: int = 0  # certificates this association brought into the cache (a new one is progress)
+    hint_learned: int = 0  # `learned` when the last spacing was chosen
+    trail_until: int = 0  # Unix time the first certificate of the walked trail expires (0: none walked)
     waiting_for_sync: int = 0  # quick polls spent waiting for this host to synchronize (SIGN, LEAP)
     bcast_assoc: int = 0  # broadcast client: the broadcaster's association ID (its key list is asked by it)
 
@@ -171,6 +175,13 @@ class Exchange:
         peer.iffval = r
         val = self.host.signed(schemes.challenge_value(r), ts, peer.ident_fstamp)
         return val.field(code, peer.associd, response=False)
+
+    def trail_expired(self, peer: PeerAutokey, now: float) -> bool:
+        """A certificate of the verified trail has expired: the exchange must run again (the server will
+        show certificates renewed or signed again since); ntpd gets there through its periodic resets."""
+        if peer.hmode != MODE_CLIENT:  # a symmetric peer would refuse a second ASSOC request
+            return False
+        return bool(peer.crypto & CryptoFlag.CERT and peer.trail_until and now > peer.trail_until)
 
     # --- what arrived ------------------------------------------------------------------------------
 
@@ -299,6 +310,25 @@ class Exchange:
 
     def _cert(self, peer: PeerAutokey, ext: ExtensionField, now: float) -> str:
         self._check(peer, ext, signature=False)
+        walked = peer.xinfo is not None
+        try:
+            return self._hike(peer, ext, now)
+        except AutokeyError:
+            if walked:
+                # A link that does not fit the certificates already walked (typically a server still showing
+                # its certificate signed before its issuer renewed, while it runs SIGN again): walk the trail
+                # again from the server's own certificate at the next request.  No flag bit changes.
+                self.restart_trail(peer)
+            raise
+
+    @staticmethod
+    def restart_trail(peer: PeerAutokey) -> None:
+        """Forget the certificates walked so far: the next CERT request asks for the server's own again."""
+        if peer.crypto & CryptoFlag.CERT:
+            return
+        peer.xinfo, peer.trail, peer.pkey, peer.issuer, peer.trail_until = None, 0, None, peer.subject, 0
+
+    def _hike(self, peer: PeerAutokey, ext: ExtensionField, now: float) -> str:
         cert = self._parse_cert(ext, now)
         if peer.xinfo is None and cert.subject != peer.issuer:
             raise AutokeyError(Xevnt.CRT, f"asked for {peer.issuer}, got {cert.subject}")
@@ -314,10 +344,13 @@ class Exchange:
             if not cert.not_before <= previous.cert.not_before <= cert.not_after:
                 raise AutokeyError(Xevnt.PER, f"{previous.subject} signed outside {cert.subject}'s lifetime")
         entry = self.host.install_certificate(cert, ext.fstamp, now)
+        if entry.cert is cert:
+            peer.learned += 1
         if previous is not None:
             previous.flags |= CERT_SIGN
         peer.xinfo = entry
         peer.trail += 1
+        peer.trail_until = min(peer.trail_until or entry.cert.not_after, entry.cert.not_after)
         peer.issuer = cert.issuer
         if peer.pkey is None:
             peer.pkey = cert.public_key

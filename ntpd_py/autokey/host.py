@@ -190,10 +190,13 @@ class AutokeyHost:
     # --- certificate cache -------------------------------------------------------------------------
 
     def install_certificate(self, cert: Certificate, fstamp: int, now: float) -> CertEntry:
-        """cert_install(): keep the newest certificate per (subject, issuer)."""
+        """cert_install(): keep the newest certificate per (subject, issuer).
+
+        Newest by filestamp, then (unlike ntpd, which keeps the old one) by issue time: a certificate signed
+        again (SIGN after the issuer renewed) carries the same filestamp as the one it replaces."""
         for entry in self.certs:
             if entry.subject == cert.subject and entry.issuer == cert.issuer:
-                if fstamp <= entry.fstamp:
+                if fstamp < entry.fstamp or (fstamp == entry.fstamp and cert.not_before <= entry.cert.not_before):
                     return entry
                 self.certs.remove(entry)
                 break
