@@ -144,26 +144,14 @@ class AutokeyAuth:
                 return AuthResult(Verdict.ERROR, packet.keyid, "Autokey broadcast without an association message")
             peer.bcast_assoc = first.associd
             if first.code == Opcode.ASSOC:
-                try:
-                    line = self.exchange.receive(peer, first, now, MODE_BROADCAST, remote)
-                except AutokeyError as exc:
-                    self.counters["crypto_errors"] += 1
-                    self.exchange.record_error(peer, first.opcode >> 16, exc, now, remote)
-                    return AuthResult(Verdict.ERROR, packet.keyid, f"crypto: {exc}")
-                if line:
-                    self.host.stats(remote, line)
+                return self._receive_fields(peer, [first], now, MODE_BROADCAST, remote, packet.keyid)
             return AuthResult(Verdict.OK, packet.keyid)
         if peer.hmode != MODE_BCLIENT:
             return AuthResult(Verdict.ERROR, packet.keyid, "broadcast during the client volley")
-        for ext in fields:  # only signed fields (AUTO) can change anything here
-            try:
-                line = self.exchange.receive(peer, ext, now, MODE_BROADCAST, remote)
-            except AutokeyError as exc:
-                self.counters["crypto_errors"] += 1
-                self.exchange.record_error(peer, ext.opcode >> 16, exc, now, remote)
-                return AuthResult(Verdict.ERROR, packet.keyid, f"crypto: {exc}")
-            if line:
-                self.host.stats(remote, line)
+        # only signed fields (AUTO) can change anything here
+        received = self._receive_fields(peer, fields, now, MODE_BROADCAST, remote, packet.keyid)
+        if not received.ok:
+            return received
         if not peer.crypto & CryptoFlag.AUTO or peer.pkeyid is None or peer.recval is None:
             return AuthResult(Verdict.ERROR, packet.keyid, "no autokey values from the broadcaster yet")
         steps = min(max(peer.recval[2], 1), MAX_CHAIN_STEPS)
@@ -205,17 +193,21 @@ class AutokeyAuth:
             self.counters["badlength"] += 1
             self.exchange.record_error(peer, 0, AutokeyError(Xevnt.LEN, str(exc)), now, remote)
             return AuthResult(Verdict.ERROR, packet.keyid, f"crypto: {exc}")
-        hismode = packet.mode
+        return self._receive_fields(peer, fields, now, packet.mode, remote, packet.keyid)
+
+    def _receive_fields(self, peer: PeerAutokey, fields, now: float, hismode: int, remote: str,
+                        keyid: int) -> AuthResult:
+        """Hand each extension field to the exchange; the first error is counted, recorded and ends the packet."""
         for ext in fields:
             try:
                 line = self.exchange.receive(peer, ext, now, hismode, remote)
             except AutokeyError as exc:
                 self.counters["crypto_errors"] += 1
                 self.exchange.record_error(peer, ext.opcode >> 16, exc, now, remote)
-                return AuthResult(Verdict.ERROR, packet.keyid, f"crypto: {exc}")
+                return AuthResult(Verdict.ERROR, keyid, f"crypto: {exc}")
             if line:
                 self.host.stats(remote, line)
-        return AuthResult(Verdict.OK, packet.keyid)
+        return AuthResult(Verdict.OK, keyid)
 
     # --- outgoing ------------------------------------------------------------------------------------
 
