@@ -16,6 +16,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -118,3 +119,9 @@ class Ansible:
     def doc(self, *args: str) -> subprocess.CompletedProcess:
         return subprocess.run([str(VENV_BIN / "ansible-doc"), *args], capture_output=True, text=True,
                               env=self.env, cwd=ROOT, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def ansible(tmp_path_factory) -> Ansible:
+    """One Ansible runner (its own config and temp dir) per test module; test modules import this fixture."""
+    return Ansible(tmp_path_factory.mktemp("ansible"))

@@ -8,14 +8,9 @@ import os
 import stat
 
 import pytest
-from plugins_harness import ROOT, Ansible
+from plugins_harness import ROOT, ansible  # noqa: F401  (the shared fixture)
 
 PASSWORD = "Gr2-Server-Pw"
-
-
-@pytest.fixture(scope="module")
-def ansible(tmp_path_factory) -> Ansible:
-    return Ansible(tmp_path_factory.mktemp("ansible"))
 
 
 @pytest.fixture(scope="module")

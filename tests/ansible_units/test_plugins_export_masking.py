@@ -10,17 +10,12 @@ from __future__ import annotations
 import stat
 
 import pytest
+from plugins_harness import ansible  # noqa: F401  (the shared fixture)
 from cryptography.hazmat.primitives import serialization
-from plugins_harness import Ansible
 
 from ntpd_py.keys import files as key_files
 
 PASSWORD = "Gr3-Authority-Pw"
-
-
-@pytest.fixture(scope="module")
-def ansible(tmp_path_factory) -> Ansible:
-    return Ansible(tmp_path_factory.mktemp("ansible"))
 
 
 @pytest.fixture(scope="module")

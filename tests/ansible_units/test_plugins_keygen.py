@@ -7,16 +7,11 @@ import shutil
 import stat
 
 import pytest
-from plugins_harness import Ansible
+from plugins_harness import ansible  # noqa: F401  (the shared fixture)
 
 PASSWORD = "Gr1-Server-Pw"  # unusual enough that Ansible's no_log masking cannot hit ordinary words
 AUTHORITY = {"host": "alice", "group": "GR1", "trusted": True, "identity": ["iff"], "password": PASSWORD,
              "modulus": 1024}
-
-
-@pytest.fixture(scope="module")
-def ansible(tmp_path_factory) -> Ansible:
-    return Ansible(tmp_path_factory.mktemp("ansible"))
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT, free_loopback, safe_cmd
-from plugins_harness import Ansible
+from plugins_harness import Ansible, ansible  # noqa: F401  (the shared fixture)
 
 def make_keys(ansible: Ansible, base: Path) -> None:
     """Key material made by the collection's own modules, in one play: the whole distribution chain.
@@ -71,11 +71,6 @@ def daemons(tmp_path_factory, vectors, ansible):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(5)
-
-
-@pytest.fixture(scope="module")
-def ansible(tmp_path_factory) -> Ansible:
-    return Ansible(tmp_path_factory.mktemp("ansible"))
 
 
 @pytest.mark.slow
