@@ -698,12 +698,12 @@ class NtpHost:
             return
         self._adjust_poll(offset, jitter)
         if self.discipline_enabled:
-            action = self.discipline.update(offset, now, s.poll)
+            action = self.discipline.update(offset, now, s.poll, sample_time=peer.filter.used_epoch)
             if action in ("step", "panic"):
                 self.log(f"clock discipline: {action} for offset {offset:+.6f} s")
         # loopstats as ntpd's record_loop_stats: offset, frequency (PPM), jitter, wander (PPM), poll exponent
         self._stats.append(("loopstats", now, f"{offset:.9f} {self.discipline.frequency * 1e6:.3f} "
-                            f"{jitter:.9f} 0.000000 {s.poll}"))
+                            f"{jitter:.9f} {self.discipline.wander * 1e6:.6f} {s.poll}"))
         self._rebuild_template()
 
     def _adjust_poll(self, offset: float, jitter: float) -> None:
