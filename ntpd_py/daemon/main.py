@@ -22,7 +22,7 @@ from pathlib import Path
 from ..auth.keyfile import KeyFileError, SymmetricKey, read_keys_file
 from ..clock.discipline import KernelClock
 from ..config.model import NtpConfig
-from ..engine.control_view import HostControlView
+from ..control.view import HostControlView
 from ..engine.host import NtpHost, Outgoing
 
 VERSION = "0.1.0"
