@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -138,10 +139,28 @@ class _Run:
         return name
 
 
-def _names(options: KeygenOptions) -> _Names:
+_CLIENT_PARAMETERS = re.compile(r"^ntpkey_(?:iff|gq|mv)par_(?P<group>[^./]+)(?:\.\d+)?$")
+
+
+def installed_group(keysdir: Path) -> str | None:
+    """The trust group whose client parameters (ntpkey_iffpar_/gqpar_/mvpar_GROUP) are installed in `keysdir`,
+    when there is exactly one: the group a host of this directory belongs to."""
+    try:
+        groups = {m["group"] for m in map(_CLIENT_PARAMETERS.match, os.listdir(keysdir)) if m is not None}
+    except OSError:
+        return None
+    return groups.pop() if len(groups) == 1 else None
+
+
+def _names(options: KeygenOptions, keysdir: Path | None = None, notes: list[str] | None = None) -> _Names:
     system = socket.gethostname()
     host = options.host or system
     group = options.group
+    if group is None and "@" not in host and keysdir is not None:
+        group = installed_group(keysdir)
+        if group is not None and notes is not None:
+            notes.append(f"note: group {group!r} taken from the client parameters installed in {keysdir} "
+                         f"(subject {host}@{group}); name it with -s HOST@GROUP or -i GROUP")
     if "@" in host:
         host, _, at_group = host.partition("@")
         group = at_group or group
@@ -233,9 +252,9 @@ def generate(options: KeygenOptions, keysdir: str | os.PathLike[str], now: float
         raise KeygenError(f"{problem}; nothing written")
     if options.export_dir is not None and not Path(options.export_dir).is_dir():
         raise KeygenError(f"{options.export_dir}: export directory does not exist")
-    names = _names(options)
     stamp = ntp_seconds(now)
     result = KeygenResult([], {}, stamp, None)
+    names = _names(options, keysdir, result.notes)
     read_pw, write_pw, export_pw = _passwords(options, keysdir, names, result.notes)
     for leftover in clean_stale_temporaries(keysdir.absolute(), now):
         result.notes.append(f"note: removed {leftover}, left behind by an interrupted run")
