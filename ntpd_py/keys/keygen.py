@@ -152,15 +152,10 @@ def installed_group(keysdir: Path) -> str | None:
     return groups.pop() if len(groups) == 1 else None
 
 
-def _names(options: KeygenOptions, keysdir: Path | None = None, notes: list[str] | None = None) -> _Names:
+def _names(options: KeygenOptions) -> _Names:
     system = socket.gethostname()
     host = options.host or system
     group = options.group
-    if group is None and "@" not in host and keysdir is not None:
-        group = installed_group(keysdir)
-        if group is not None and notes is not None:
-            notes.append(f"note: group {group!r} taken from the client parameters installed in {keysdir} "
-                         f"(subject {host}@{group}); name it with -s HOST@GROUP or -i GROUP")
     if "@" in host:
         host, _, at_group = host.partition("@")
         group = at_group or group
@@ -254,7 +249,7 @@ def generate(options: KeygenOptions, keysdir: str | os.PathLike[str], now: float
         raise KeygenError(f"{options.export_dir}: export directory does not exist")
     stamp = ntp_seconds(now)
     result = KeygenResult([], {}, stamp, None)
-    names = _names(options, keysdir, result.notes)
+    names = _names(options)
     read_pw, write_pw, export_pw = _passwords(options, keysdir, names, result.notes)
     for leftover in clean_stale_temporaries(keysdir.absolute(), now):
         result.notes.append(f"note: removed {leftover}, left behind by an interrupted run")
