@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from ..control.values import quoted
+from ..wire.control_values import quoted
 from ..engine.auth import CRYPTO_NAK, AuthResult, SymmetricKeyAuth, Verdict
 from ..wire.extension import ExtensionError, ExtensionField, Opcode, decode_field
 from ..wire.packet import NtpPacket

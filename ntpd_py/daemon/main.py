@@ -24,7 +24,7 @@ from ..clock.discipline import KernelClock
 from ..autokey.setup import attach as attach_autokey
 from ..config.model import NtpConfig
 from ..control.responder import ControlResponder
-from ..engine.control_view import HostControlView
+from ..control.view import HostControlView
 from ..engine.host import NtpHost, Outgoing
 from .stats import SystemCounters, sysstats_line, timestamp_fields, writers_from_config
 
