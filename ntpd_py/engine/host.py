@@ -36,7 +36,7 @@ from .events import (EVNT_NOPEER, EVNT_SYSRESTART, PEER_EVENT_NAMES, PEVNT_AUTH,
                      PEVNT_MOBIL, PEVNT_NEWPEER, PEVNT_RATE, PEVNT_REACH, PEVNT_UNREACH, SST_LOCAL, SST_NTP,
                      SST_UNSPEC, SYSTEM_EVENT_NAMES, EventCounter, peer_status, system_status)
 from .mru import MruTable, restrict_bits
-from .restrict import RestrictTable
+from .restrict import DEFAULT_AVERAGE, DEFAULT_MINIMUM, DEFAULT_MONITOR, Limit, RestrictTable
 
 Address = tuple[str, int]
 ControlHandler = Callable[[bytes, Address, float], list[bytes]]
@@ -189,8 +189,11 @@ class NtpHost:
         self.sys.poll = max(NTP_MINPOLL, min(client_polls)) if client_polls else NTP_MINPOLL
 
     def _apply_restrict(self, config: NtpConfig) -> None:
-        table = RestrictTable(average=int(config.discard.get("average", 3)),
-                              minimum=float(config.discard.get("minimum", 2)))
+        discard = config.discard
+        table = RestrictTable(average=int(discard.get("average", DEFAULT_AVERAGE)),
+                              minimum=int(discard.get("minimum", DEFAULT_MINIMUM)),
+                              monitor_age=int(discard.get("monitor", DEFAULT_MONITOR)), rng=self.rng)
+        table._mru = self.restrict._mru  # SIGHUP keeps the buckets: a reload must not forgive a flood
         for item in config.restricts:
             address = item.address
             if address == "default" and item.ipv == 6:
@@ -398,11 +401,13 @@ class NtpHost:
 
     def _rate_check(self, src: Address, dst: str | None, flags: frozenset[str], data: bytes,
                     now: float) -> list[Outgoing] | None:
-        """None when the request may be served; otherwise what to send (a RATE KoD or nothing)."""
-        if not self.restrict.rate_limited(src[0], now):
+        """None when the request may be served; otherwise what to send (a RATE KoD or nothing). As ntpd, the
+        limiter itself spaces the KoDs (at most one per average headway), so a flood gets few kisses."""
+        verdict = self.restrict.monitor(src[0], now)
+        if verdict is Limit.OK:
             return None
         self.counters["limited"] += 1
-        if "kod" not in flags:
+        if verdict is not Limit.KOD or "kod" not in flags:
             return []
         self.counters["kodsent"] += 1
         # as ntpd's fast_xmit for a KoD: unsynchronised, stratum 0, refid RATE, every timestamp the client's
@@ -433,6 +438,10 @@ class NtpHost:
 
     def _serve(self, pkt: NtpPacket, data: bytes, src: Address, dst: str | None, flags: frozenset[str],
                now: float) -> list[Outgoing]:
+        # as ntpd's receive(): the limiter comes before any digest or signature work, so a flood costs little
+        limited = self._rate_check(src, dst, flags, data, now) if "limited" in flags else None
+        if limited is not None:
+            return limited
         verdict = self.authenticator.check(pkt, data, src, dst, None, now)
         if verdict.verdict is Verdict.CRYPTO_NAK:
             self.counters["badauth"] += 1
@@ -442,9 +451,6 @@ class NtpHost:
         elif "notrust" in flags and not verdict.ok:
             self.counters["restricted"] += 1
             return []
-        limited = self._rate_check(src, dst, flags, data, now) if "limited" in flags else None
-        if limited is not None:
-            return limited
         header = self._reply_header(data, pkt.version, now)
         tail = self.authenticator.reply_tail(pkt, verdict, src, dst, header, now)
         return [Outgoing(header + tail, src, dst)]
