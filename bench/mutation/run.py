@@ -34,7 +34,8 @@ SELECTIONS: dict[str, list[str]] = {
              "tests/core/test_core_vectors.py"],
     "autokey": ["tests/autokey", "-m", FAST],
     "engine": ["tests/core/test_core_engine.py", "tests/core/test_core_mru.py", "tests/core/test_core_discipline_wiring.py",
-               "tests/control/test_control_responder.py", "tests/core/test_core_closed_loop.py", "-m", FAST],
+               "tests/control/test_control_responder.py", "tests/core/test_core_closed_loop.py", "tests/core/test_core_fastpath.py",
+               "-m", FAST],
 }
 # code that is not worth a mutant: log text, __repr__, docstrings are skipped by mutmut itself
 DO_NOT_MUTATE = ["*/__init__.py"]
