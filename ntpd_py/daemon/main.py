@@ -26,6 +26,7 @@ from ..config.model import NtpConfig
 from ..control.responder import ControlResponder
 from ..control.view import HostControlView
 from ..engine.host import NtpHost, Outgoing
+from ..ntptime import ntp64_stamp
 from .stats import SystemCounters, sysstats_line, timestamp_fields, writers_from_config
 
 VERSION = "0.1.0"
@@ -33,7 +34,6 @@ WILDCARDS = ("0.0.0.0", "::")
 IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)  # Linux's value; Python's socket module lacks the name
 MAX_DATAGRAM = 2048
 ANCILLARY_SPACE = socket.CMSG_SPACE(32)
-NTP_UNIX_OFFSET = 2208988800.0
 _XMT = struct.Struct("!Q")
 SYSSTATS_INTERVAL = 3600.0
 
@@ -132,7 +132,7 @@ def resolve(name: str) -> str | None:
 
 def transmit_stamp() -> bytes:
     """The reply's transmit timestamp, taken as late as possible (just before the send), as ntpd does."""
-    return _XMT.pack(int((time.time() + NTP_UNIX_OFFSET) * 4294967296.0) & 0xFFFFFFFFFFFFFFFF)
+    return _XMT.pack(ntp64_stamp(time.time()))
 
 
 def route_source(remote: str, port: int) -> str | None:
@@ -155,26 +155,18 @@ class _Endpoint(asyncio.DatagramProtocol):
 
     def connection_made(self, transport) -> None:  # type: ignore[override]
         self.transport = transport
-        self.quick_reply = self.daemon.host.quick_reply
+        self.process = self.daemon.process
 
     def datagram_received(self, data: bytes, addr) -> None:  # type: ignore[override]
-        now = time.time()
-        try:
-            reply = self.quick_reply(data, addr, now)
-            if reply is not None:
-                self.transport.sendto(reply[:40] + transmit_stamp(), addr)
-                return
-            out = self.daemon.host.receive_datagram(data, addr[:2], self.local_dst, now)
-        except Exception as exc:  # the core must never crash the daemon: count, log, keep serving
-            self.daemon.internal_error(f"a packet from {addr[0]}", exc)
+        out = self.process(data, addr, self.local_dst, time.time())
+        if out.__class__ is bytes:
+            self.transport.sendto(out, addr)
             return
-        if out:
-            send = self.transport.sendto
-            for o in out:
-                if o.src is None or o.src == self.local_dst:
-                    send(o.data, o.dst)
-                else:
-                    self.daemon.send(o)
+        for o in out:
+            if o.src is None or o.src == self.local_dst:
+                self.transport.sendto(o.data, o.dst)
+            else:
+                self.daemon.send(o)
 
     def sendto(self, data: bytes, dst: tuple[str, int], src: str | None = None) -> None:
         self.transport.sendto(data, dst)
@@ -211,7 +203,7 @@ class _PacketInfoEndpoint:
         return None
 
     def _readable(self) -> None:
-        host, sock = self.daemon.host, self.sock
+        process, sock = self.daemon.process, self.sock
         for _ in range(64):  # then let the loop run timers
             try:
                 data, ancdata, _flags, addr = sock.recvmsg(MAX_DATAGRAM, ANCILLARY_SPACE)
@@ -220,16 +212,10 @@ class _PacketInfoEndpoint:
             except OSError:
                 self.daemon.receive_errors += 1
                 return
-            now = time.time()
             local = self._local_of(ancdata)
-            try:
-                reply = host.quick_reply(data, addr, now)
-                if reply is not None:
-                    self.sendto(reply[:40] + transmit_stamp(), addr, local)
-                    continue
-                out = host.receive_datagram(data, addr[:2], local, now)
-            except Exception as exc:  # the core must never crash the daemon: count, log, keep serving
-                self.daemon.internal_error(f"a packet from {addr[0]}", exc)
+            out = process(data, addr, local, time.time())
+            if out.__class__ is bytes:
+                self.sendto(out, addr, local)
                 continue
             for o in out:
                 self.sendto(o.data, o.dst, o.src or local)
@@ -327,6 +313,22 @@ class Daemon:
         """The shell's own drops, for mode 6: packets the core failed on, sends and reads that failed."""
         return [("io_internal_errors", str(self.internal_errors)), ("io_sendfailed", str(self.send_errors)),
                 ("io_receive_errors", str(self.receive_errors))]
+
+    def process(self, data: bytes, addr, local: str | None, now: float) -> bytes | list[Outgoing]:
+        """One datagram through the core, for every endpoint: a quick reply's bytes (its transmit stamp taken
+        last), or the full path's answers; nothing after an internal error (counted and logged)."""
+        try:
+            host = self.host
+            reply = host.quick_reply(data, addr, now)
+            if reply is not None:
+                return reply[:40] + transmit_stamp()
+            reply = host.quick_mac_reply(data, addr, now)
+            if reply is not None:
+                return reply
+            return host.receive_datagram(data, addr[:2], local, now)
+        except Exception as exc:  # the core must never crash the daemon: count, log, keep serving
+            self.internal_error(f"a packet from {addr[0]}", exc)
+            return []
 
     def internal_error(self, what: str, exc: BaseException) -> None:
         """Count a bug hit in the core; log the first few and then one in a thousand."""

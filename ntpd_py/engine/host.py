@@ -25,7 +25,7 @@ from ..clock.discipline import ClockAdjuster, ClockDiscipline, NullClock
 from ..clock.filter import NTP_SHIFT, PHI
 from ..clock.select import SEL_SYSPEER, Candidate, SelectOptions, Selection, select
 from ..config.model import NtpConfig
-from ..ntptime import to_ntp64
+from ..ntptime import ntp64_stamp, to_ntp64
 from ..wire.packet import (HEADER_LEN, NtpPacket, PacketError, decode, encode_header, ntp_diff, refid_from_ipv4,
                            refid_from_text)
 from .association import (BURST_INTERVAL, MODE_ACTIVE, MODE_BCLIENT, MODE_BROADCAST, MODE_CLIENT, MODE_PASSIVE,
@@ -35,6 +35,7 @@ from .auth import Authenticator, AuthResult, SymmetricKeyAuth, Verdict
 from .events import (EVNT_NOPEER, EVNT_SYSRESTART, PEER_EVENT_NAMES, PEVNT_AUTH, PEVNT_DEMOBIL, PEVNT_DENY,
                      PEVNT_MOBIL, PEVNT_NEWPEER, PEVNT_RATE, PEVNT_REACH, PEVNT_UNREACH, SST_LOCAL, SST_NTP,
                      SST_UNSPEC, SYSTEM_EVENT_NAMES, EventCounter, peer_status, system_status)
+from .fastpath import quick_mac_reply
 from .mru import MruTable, restrict_bits
 from .restrict import DEFAULT_AVERAGE, DEFAULT_MINIMUM, DEFAULT_MONITOR, Limit, RestrictTable
 
@@ -369,6 +370,8 @@ class NtpHost:
             return self._serve(pkt, data, src, dst, flags, now)
         return self._peer_packet(pkt, data, src, dst, flags, now)
 
+    quick_mac_reply = quick_mac_reply  # client requests MAC'd with a symmetric key (engine/fastpath.py)
+
     def quick_reply(self, data: bytes, src: Address, now: float) -> bytes | None:
         """The hot path for the shell: a plain 48-byte NTPv4 client request from an unrestricted source,
         answered from the template. None means "not that case": call receive_datagram instead."""
@@ -384,10 +387,7 @@ class NtpHost:
         counters = self.counters
         counters["received"] += 1
         counters["thisver"] += 1
-        counters["processed"] += 1
-        stamp = int((now + 2208988800.0) * 4294967296.0)
-        return _REPLY.pack(self._leap_bits | 0x24, self._template_stratum, data[2], self.sys.precision,
-                           self._template_mid, data[40:48], stamp, stamp)
+        return self._reply_header(data, 4, now)
 
     # server replies ------------------------------------------------------
     def _rebuild_template(self) -> None:
@@ -432,7 +432,7 @@ class NtpHost:
     def _reply_header(self, data: bytes, version: int, now: float) -> bytes:
         """A served request's 48-byte answer from the template; the request counts as processed."""
         self.counters["processed"] += 1
-        stamp = int((now + 2208988800.0) * 4294967296.0)
+        stamp = ntp64_stamp(now)
         return _REPLY.pack(self._leap_bits | (version << 3) | MODE_SERVER, self._template_stratum, data[2],
                            self.sys.precision, self._template_mid, data[40:48], stamp, stamp)
 
