@@ -408,6 +408,9 @@ class NtpHost:
     def _serve(self, pkt: NtpPacket, data: bytes, src: Address, dst: str | None, flags: frozenset[str],
                now: float) -> list[Outgoing]:
         verdict = self.authenticator.check(pkt, data, src, dst, None, now)
+        if verdict.verdict is Verdict.DECLINED:
+            self.counters["declined"] += 1
+            return []
         if verdict.verdict is Verdict.CRYPTO_NAK:
             self.counters["badauth"] += 1
             return []
@@ -439,6 +442,9 @@ class NtpHost:
                 return []
         elif mode == MODE_ACTIVE or (mode == MODE_BROADCAST and self.broadcast_client):
             verdict = self.authenticator.check(pkt, data, src, dst, None, now)
+            if verdict.verdict is Verdict.DECLINED:
+                self.counters["declined"] += 1
+                return []
             if verdict.verdict in (Verdict.ERROR, Verdict.CRYPTO_NAK):
                 self.counters["badauth"] += 1
                 return []
@@ -510,6 +516,9 @@ class NtpHost:
         return assoc.bcast_delay if assoc.bcast_delay is not None else self.broadcast_delay
 
     def _process(self, assoc: Association, pkt: NtpPacket, verdict: AuthResult, now: float) -> list[Outgoing]:
+        if verdict.verdict is Verdict.DECLINED:
+            self.counters["declined"] += 1
+            return []
         if verdict.verdict is Verdict.CRYPTO_NAK:
             assoc.flash |= TEST_AUTH
             assoc.bad_auth += 1

@@ -282,6 +282,9 @@ def _run(run: _Run) -> None:
     if purpose is None and previous is not None and (previous.trusted or previous.private):
         purpose = "trust" if previous.trusted else "private"
         certname = previous.subject
+    elif (previous is not None and options.group is None and "@" not in (options.host or "")
+          and previous.subject.partition("@")[0] == names.host):
+        certname = previous.subject  # a renewal naming no group keeps the group of the certificate it renews
     scheme_for(options.scheme or "RSA-MD5")  # reject an unknown -c before doing any work
 
     write_certificate = options.write_certificate and not run.export_only  # exports read, never write keys
