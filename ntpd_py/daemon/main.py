@@ -21,9 +21,12 @@ from pathlib import Path
 
 from ..auth.keyfile import KeyFileError, SymmetricKey, read_keys_file
 from ..clock.discipline import KernelClock
+from ..autokey.setup import attach as attach_autokey
 from ..config.model import NtpConfig
+from ..control.responder import ControlResponder
 from ..control.view import HostControlView
 from ..engine.host import NtpHost, Outgoing
+from .stats import SystemCounters, sysstats_line, timestamp_fields, writers_from_config
 
 VERSION = "0.1.0"
 WILDCARDS = ("0.0.0.0", "::")
@@ -43,8 +46,12 @@ def version_string() -> str:
     return f"ntpd-py {VERSION}"
 
 
+DEBUG_ECHO = 1  # -D 1: every log line also on stderr, and the daemon stays in the foreground (as ntpd -d)
+DEBUG_RECORDS = 2  # -D 2: also every statistics record (peerstats, loopstats, cryptostats...) as a log line
+
+
 class Logger:
-    """ntpd-style log lines to a file (or stderr), with an optional debug echo."""
+    """ntpd-style log lines to a file (or stderr); from debug level 1 on, echoed to stderr."""
 
     def __init__(self, path: str | None, debug: int = 0) -> None:
         self.path, self.debug = path, debug
@@ -56,7 +63,7 @@ class Logger:
         if self._handle is not None:
             self._handle.write(line + "\n")
             self._handle.flush()
-        if self._handle is None or self.debug:
+        if self._handle is None or self.debug >= DEBUG_ECHO:
             print(line, file=sys.stderr, flush=True)
 
     def close(self) -> None:
@@ -299,31 +306,19 @@ class Daemon:
     def _attach_autokey(self, now: float) -> None:
         """`crypto` in the configuration: put Autokey (ntpd_py/autokey) in front of the symmetric keys."""
         try:
-            from ..autokey.setup import attach
-        except ImportError as exc:
-            raise DaemonError(f"{self.config_path}: crypto configured but Autokey is unavailable: {exc}") from None
-        try:
-            attach(self.host, now)
+            attach_autokey(self.host, now)
         except (ValueError, OSError) as exc:  # AutokeySetupError is a ValueError and names its file
             raise DaemonError(str(exc)) from None
 
-    def _make_control_handler(self) -> Callable[[bytes, tuple[str, int], float], list[bytes]] | None:
-        try:
-            from ..control.responder import ControlResponder
-        except ImportError:
-            return None
+    def _make_control_handler(self) -> Callable[[bytes, tuple[str, int], float], list[bytes]]:
         responder = ControlResponder(self.view, authenticator=self.host.symmetric, controlkey=self.config.controlkey)
         self.responder = responder
         self.view.counter_sources.append(responder.counters.as_variables)  # ctl_* in rv 0 and by name
         return lambda data, src, now: responder.handle(data, now, src[0])
 
     def _stats_writers(self, config: NtpConfig) -> dict:
-        try:
-            from .stats import writers_from_config
-        except ImportError:
-            return {}
-        try:
-            return writers_from_config(config, os.getpid(), time.time())
+        try:  # no pid here: `filegen ... type pid` names the file after the process that writes it (after fork)
+            return writers_from_config(config, None, time.time())
         except OSError as exc:
             self.log(f"statistics disabled: {exc}")
             return {}
@@ -350,9 +345,10 @@ class Daemon:
         for line in self.host.take_log():
             self.log(line)
         records = self.host.take_stats()
+        if self.log.debug >= DEBUG_RECORDS:
+            for name, _when, text in records:
+                self.log(f"{name} {text}")
         if records and self.stats:
-            from .stats import timestamp_fields
-
             for name, when, text in records:
                 writer = self.stats.get(name)
                 if writer is not None:
@@ -372,8 +368,6 @@ class Daemon:
         writer = self.stats.get("sysstats")
         if writer is None:
             return
-        from .stats import SystemCounters, sysstats_line
-
         c = self.host.counters
         counters = SystemCounters(uptime=int(now - self.host.started), received=c["received"],
                                   processed=c["processed"], new_version=c["thisver"], old_version=c["oldver"],
@@ -420,10 +414,7 @@ class Daemon:
             family = socket.AF_INET6 if ":" in address else socket.AF_INET
             sock = socket.socket(family, socket.SOCK_DGRAM)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            if address in ("0.0.0.0", "::"):
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
-            else:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)  # wildcard or not: `broadcast` may send
             try:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
                 sock.bind((address, port))

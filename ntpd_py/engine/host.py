@@ -29,14 +29,14 @@ from ..ntptime import to_ntp64
 from ..wire.packet import (HEADER_LEN, NtpPacket, PacketError, decode, encode_header, ntp_diff, refid_from_ipv4,
                            refid_from_text)
 from .association import (BURST_INTERVAL, MODE_ACTIVE, MODE_BCLIENT, MODE_BROADCAST, MODE_CLIENT, MODE_PASSIVE,
-                          MODE_SERVER, NTP_IBURST, TEST_AUTH, TEST_BOGUS, TEST_DUPLICATE, TEST_INVALID, TEST_UNSYNC,
-                          Association)
+                          MODE_SERVER, NTP_IBURST, NTP_UNREACH, TEST_AUTH, TEST_AUTOKEY, TEST_BOGUS, TEST_DUPLICATE,
+                          TEST_INVALID, TEST_UNSYNC, Association)
 from .auth import Authenticator, AuthResult, SymmetricKeyAuth, Verdict
 from .events import (EVNT_NOPEER, EVNT_SYSRESTART, PEER_EVENT_NAMES, PEVNT_AUTH, PEVNT_DEMOBIL, PEVNT_DENY,
                      PEVNT_MOBIL, PEVNT_NEWPEER, PEVNT_RATE, PEVNT_REACH, PEVNT_UNREACH, SST_LOCAL, SST_NTP,
                      SST_UNSPEC, SYSTEM_EVENT_NAMES, EventCounter, peer_status, system_status)
 from .mru import MruTable, restrict_bits
-from .restrict import RestrictTable
+from .restrict import DEFAULT_AVERAGE, DEFAULT_MINIMUM, DEFAULT_MONITOR, Limit, RestrictTable
 
 Address = tuple[str, int]
 ControlHandler = Callable[[bytes, Address, float], list[bytes]]
@@ -56,7 +56,12 @@ _MID = struct.Struct("!II4sQ")
 _NOT_QUICK = frozenset({"ignore", "noserve", "notrust", "limited", "version"})
 COUNTER_NAMES = ("received", "thisver", "oldver", "badversion", "badformat", "badauth", "declined", "restricted",
                  "limited", "kodsent", "processed", "control", "mode7", "noassoc", "bogus", "duplicate",
-                 "sent", "control_errors")
+                 "sent", "control_errors", "notproven")
+# Ephemeral associations (symmetric passive, broadcast client) are made by strangers' packets: bounded, so
+# that no flood can grow memory or the timer's work (ntpd bounds them only per address, with ippeerlimit)
+EPHEMERAL_MAX = 64
+ASSOCIATION_MAX = 65535  # association IDs are 16 bits, 0 excluded
+IPPEERLIMIT_PREFIX = "ippeerlimit="  # restrict entries carry their ippeerlimit among their flags
 
 
 @dataclass(slots=True)
@@ -184,8 +189,11 @@ class NtpHost:
         self.sys.poll = max(NTP_MINPOLL, min(client_polls)) if client_polls else NTP_MINPOLL
 
     def _apply_restrict(self, config: NtpConfig) -> None:
-        table = RestrictTable(average=int(config.discard.get("average", 3)),
-                              minimum=float(config.discard.get("minimum", 2)))
+        discard = config.discard
+        table = RestrictTable(average=int(discard.get("average", DEFAULT_AVERAGE)),
+                              minimum=int(discard.get("minimum", DEFAULT_MINIMUM)),
+                              monitor_age=int(discard.get("monitor", DEFAULT_MONITOR)), rng=self.rng)
+        table._mru = self.restrict._mru  # SIGHUP keeps the buckets: a reload must not forgive a flood
         for item in config.restricts:
             address = item.address
             if address == "default" and item.ipv == 6:
@@ -195,7 +203,10 @@ class NtpHost:
             elif address == "source" or not (address.startswith("-") or address == "default" or _is_ip(address)):
                 self.log(f"{item.origin}: restrict {address}: only addresses and default are enforced, ignored")
                 continue
-            table.add(address, item.mask, item.flags, str(item.origin))
+            flags = item.flags
+            if getattr(item, "ippeerlimit", None) is not None and item.ippeerlimit >= 0:
+                flags = flags | {f"{IPPEERLIMIT_PREFIX}{item.ippeerlimit}"}
+            table.add(address, item.mask, flags, str(item.origin))
         for local in self.local_addresses:  # ntpd never restricts its own interface addresses
             exact = any(e.network.prefixlen == e.network.max_prefixlen and str(e.network.network_address) == local
                         for e in table.entries)
@@ -210,13 +221,17 @@ class NtpHost:
         self._apply_restrict(config)
         self.symmetric.replace_keys(keys or {}, set(config.trustedkeys))
         self.authenticator.reload(now)
+        for assoc in self.associations.values():
+            self._follow_authenticator(assoc, now)
         self.log("configuration reloaded (restrict, keys, trustedkey)")
 
     # ------------------------------------------------------------------ associations
     def _mobilize(self, srcadr: Address, hmode: int, **kwargs) -> Association:
-        self._next_assid = self._next_assid % 65535 + 1
-        while self._next_assid in self.associations:
-            self._next_assid = self._next_assid % 65535 + 1
+        if len(self.associations) >= ASSOCIATION_MAX:
+            raise RuntimeError("no free association ID")  # unreachable: ephemeral ones are capped far below
+        self._next_assid = self._next_assid % ASSOCIATION_MAX + 1
+        while self._next_assid in self.associations:  # ends: fewer than ASSOCIATION_MAX IDs are in use
+            self._next_assid = self._next_assid % ASSOCIATION_MAX + 1
         dstadr = kwargs.pop("dstadr", None) or self._local_for(srcadr[0])
         assoc = Association(assid=self._next_assid, srcadr=srcadr, hmode=hmode, dstadr=dstadr, **kwargs)
         assoc.filter.precision = 2.0**self.sys.precision
@@ -225,6 +240,16 @@ class NtpHost:
         assoc.start(self._now, self.rng)
         self._peer_event(assoc, PEVNT_MOBIL)
         return assoc
+
+    def _ephemeral_refused(self, src: Address, flags: frozenset[str]) -> str | None:
+        """Why a new ephemeral association from `src` may not be made (None: it may): ntpd's newpeer()
+        limits per address (`ippeerlimit`); we also cap their number (EPHEMERAL_MAX)."""
+        limit = next((int(f[len(IPPEERLIMIT_PREFIX):]) for f in flags if f.startswith(IPPEERLIMIT_PREFIX)), None)
+        if limit is not None and sum(1 for a in self.associations.values() if a.srcadr[0] == src[0]) >= limit:
+            return "ippeerlimit"
+        if sum(1 for a in self.associations.values() if not a.configured) >= EPHEMERAL_MAX:
+            return "ephemeral associations at their limit"
+        return None
 
     def _demobilize(self, assoc: Association) -> None:
         self._peer_event(assoc, PEVNT_DEMOBIL)
@@ -250,6 +275,10 @@ class NtpHost:
     def log(self, line: str) -> None:
         self._log.append(line)
 
+    def record(self, kind: str, line: str) -> None:
+        """A statistics line for filegen `kind` (cryptostats, protostats...), stamped with the engine's time."""
+        self._stats.append((kind, self._now, line))
+
     def take_log(self) -> list[str]:
         out, self._log = self._log, []
         return out
@@ -263,13 +292,13 @@ class NtpHost:
         if assoc.events.report(code):
             line = f"{assoc.srcadr[0]} {self.peer_status_word(assoc):04x} {code | 0x80:02x} {PEER_EVENT_NAMES[code]}"
             self.log(line)
-            self._stats.append(("protostats", self._now, line))
+            self.record("protostats", line)
 
     def _sys_event(self, code: int) -> None:
         if self.sys.events.report(code):
             line = f"0.0.0.0 {self.system_status_word():04x} {code:02x} {SYSTEM_EVENT_NAMES[code]}"
             self.log(line)
-            self._stats.append(("protostats", self._now, line))
+            self.record("protostats", line)
 
     def system_status_word(self) -> int:
         return system_status(self.sys.leap, self.sys.source, self.sys.events)
@@ -372,11 +401,13 @@ class NtpHost:
 
     def _rate_check(self, src: Address, dst: str | None, flags: frozenset[str], data: bytes,
                     now: float) -> list[Outgoing] | None:
-        """None when the request may be served; otherwise what to send (a RATE KoD or nothing)."""
-        if not self.restrict.rate_limited(src[0], now):
+        """None when the request may be served; otherwise what to send (a RATE KoD or nothing). As ntpd, the
+        limiter itself spaces the KoDs (at most one per average headway), so a flood gets few kisses."""
+        verdict = self.restrict.monitor(src[0], now)
+        if verdict is Limit.OK:
             return None
         self.counters["limited"] += 1
-        if "kod" not in flags:
+        if verdict is not Limit.KOD or "kod" not in flags:
             return []
         self.counters["kodsent"] += 1
         # as ntpd's fast_xmit for a KoD: unsynchronised, stratum 0, refid RATE, every timestamp the client's
@@ -407,6 +438,10 @@ class NtpHost:
 
     def _serve(self, pkt: NtpPacket, data: bytes, src: Address, dst: str | None, flags: frozenset[str],
                now: float) -> list[Outgoing]:
+        # as ntpd's receive(): the limiter comes before any digest or signature work, so a flood costs little
+        limited = self._rate_check(src, dst, flags, data, now) if "limited" in flags else None
+        if limited is not None:
+            return limited
         verdict = self.authenticator.check(pkt, data, src, dst, None, now)
         if verdict.verdict is Verdict.DECLINED:
             self.counters["declined"] += 1
@@ -419,9 +454,6 @@ class NtpHost:
         elif "notrust" in flags and not verdict.ok:
             self.counters["restricted"] += 1
             return []
-        limited = self._rate_check(src, dst, flags, data, now) if "limited" in flags else None
-        if limited is not None:
-            return limited
         header = self._reply_header(data, pkt.version, now)
         tail = self.authenticator.reply_tail(pkt, verdict, src, dst, header, now)
         return [Outgoing(header + tail, src, dst)]
@@ -441,32 +473,69 @@ class NtpHost:
                 self.counters["declined"] += 1
                 return []
         elif mode == MODE_ACTIVE or (mode == MODE_BROADCAST and self.broadcast_client):
-            verdict = self.authenticator.check(pkt, data, src, dst, None, now)
-            if verdict.verdict is Verdict.DECLINED:
-                self.counters["declined"] += 1
-                return []
-            if verdict.verdict in (Verdict.ERROR, Verdict.CRYPTO_NAK):
-                self.counters["badauth"] += 1
-                return []
-            if "nopeer" in flags and not verdict.ok:
-                self.counters["restricted"] += 1
-                return []
-            if "auth" in self.config.enabled and not verdict.ok:
-                self.counters["declined"] += 1
-                return []
-            hmode = MODE_PASSIVE if mode == MODE_ACTIVE else MODE_BCLIENT
-            session = verdict.keyid is not None and verdict.keyid > 65535  # [autokey] session key IDs change per packet
-            if mode == MODE_BROADCAST and (session or self.config.broadcastdelay is None):
-                return self._start_broadcast_volley(pkt, data, src, dst, verdict, session, now)
-            assoc = self._mobilize(src, hmode, configured=False, version=pkt.version,
-                                   keyid=None if session else verdict.keyid, autokey=session,
-                                   dstadr=dst, minpoll=6, maxpoll=10)
+            return self._new_ephemeral(pkt, data, src, dst, flags, now)
         else:
             self.counters["noassoc"] += 1
             return []
         verdict = self.authenticator.check(pkt, data, src, dst, assoc, now)
         out = self._process(assoc, pkt, verdict, now)
+        self._follow_authenticator(assoc, now)
         return out
+
+    def _new_ephemeral(self, pkt: NtpPacket, data: bytes, src: Address, dst: str | None, flags: frozenset[str],
+                       now: float) -> list[Outgoing]:
+        """ntpd's AM_NEWPASS / AM_NEWBCL: may this symmetric-active or broadcast packet make an association?
+
+        Every cheap refusal comes before the MAC is computed, and nothing here signs: a stranger's packet
+        costs a restrict lookup, a rate-limit entry and at most one digest. `nopeer`/`notrust` demand a MAC
+        that authenticates its sender, which Autokey's cookie-0 MACs do not (`Authenticator.mobilizes`)."""
+        counters = self.counters
+        mode = pkt.mode
+        strict = "nopeer" in flags or "notrust" in flags
+        if strict and not self.authenticator.mobilizes(pkt, None):
+            counters["restricted"] += 1
+            return []
+        if mode == MODE_ACTIVE and "noepeer" in flags:
+            counters["declined"] += 1
+            return []
+        if "limited" in flags and self.restrict.rate_limited(src[0], now):
+            counters["limited"] += 1
+            return []
+        if self._ephemeral_refused(src, flags) is not None:
+            counters["declined"] += 1
+            return []
+        verdict = self.authenticator.check(pkt, data, src, dst, None, now)
+        if verdict.verdict is Verdict.DECLINED:  # Autokey group rules
+            counters["declined"] += 1
+            return []
+        if verdict.verdict in (Verdict.ERROR, Verdict.CRYPTO_NAK):
+            counters["badauth"] += 1
+            return []
+        if strict and not self.authenticator.mobilizes(pkt, verdict):
+            counters["restricted"] += 1
+            return []
+        if "auth" in self.config.enabled and not verdict.ok:
+            counters["declined"] += 1
+            return []
+        hmode = MODE_PASSIVE if mode == MODE_ACTIVE else MODE_BCLIENT
+        session = verdict.keyid is not None and verdict.keyid > 65535  # [autokey] session key IDs change per packet
+        if mode == MODE_BROADCAST and (session or self.config.broadcastdelay is None):
+            return self._start_broadcast_volley(pkt, data, src, dst, verdict, session, now)
+        assoc = self._mobilize(src, hmode, configured=False, version=pkt.version,
+                               keyid=None if session else verdict.keyid, autokey=session,
+                               dstadr=dst, minpoll=6, maxpoll=10)
+        verdict = self.authenticator.check(pkt, data, src, dst, assoc, now)
+        out = self._process(assoc, pkt, verdict, now)
+        self._follow_authenticator(assoc, now)
+        return out
+
+    def _follow_authenticator(self, assoc: Association, now: float) -> None:
+        """The authenticator may want this association's next packet sooner than its poll (an Autokey step)."""
+        if assoc.assid not in self.associations:
+            return
+        due = self.authenticator.next_step(assoc, now)
+        if due is not None:
+            assoc.next_poll = min(assoc.next_poll, due)
 
     # broadcast client: volley, then listen ------------------------------
     def _start_broadcast_volley(self, pkt: NtpPacket, data: bytes, src: Address, dst: str | None,
@@ -489,10 +558,8 @@ class NtpHost:
 
     def _end_broadcast_volley(self, assoc: Association, now: float) -> None:
         """The volley gave a sample (and, with Autokey, every flag): listen to the broadcasts from now on."""
-        if assoc.autokey:
-            ready = getattr(self.authenticator, "broadcast_ready", None)
-            if ready is None or not ready(assoc):
-                return
+        if assoc.autokey and not self.authenticator.broadcast_ready(assoc):
+            return
         assoc.hmode = MODE_BCLIENT
         assoc.iburst = assoc.burst = False
         assoc.burst_left = 0
@@ -564,11 +631,30 @@ class NtpHost:
         if assoc.hmode == MODE_CLIENT:
             assoc.aorg = 0  # one answer per request
         assoc.received += 1
-        assoc.unreach = 0
         assoc.last_received = now
+        if assoc.autokey and not self.authenticator.proven(assoc):
+            return self._not_proven(assoc, pkt, now)
+        assoc.unreach = 0
         self._use_packet(assoc, pkt, t4, now)
         if assoc.bcast_volley and assoc.hmode == MODE_CLIENT and assoc.updated == now:
             self._end_broadcast_volley(assoc, now)
+        if assoc.assid in self.associations:
+            return self._passive_answer(assoc, now)
+        return []
+
+    def _not_proven(self, assoc: Association, pkt: NtpPacket, now: float) -> list[Outgoing]:
+        """ntpd's TEST8 (\"not proventic\"): the packet's MAC verifies, but this Autokey association has not
+        proven its server's identity (no PROV), so nothing in it reaches the clock: no sample, no reach bit,
+        no header values. The exchange goes on (the authenticator consumed its extension fields).
+        A configured association stays alive (ntpd resets unreach on a good crypto exchange); an ephemeral
+        one does not, so a stranger who cannot finish the exchange is demobilized after NTP_UNREACH polls."""
+        assoc.flash |= TEST_AUTOKEY
+        assoc.unproven += 1
+        self.counters["notproven"] += 1
+        if assoc.configured:
+            assoc.unreach = 0
+        if pkt.stratum == 0 and pkt.leap == LEAP_NOTINSYNC:
+            self._kiss(assoc, pkt.refid, pkt.poll)  # a RATE kiss paces the exchange too (ntpd: before TEST8)
         if assoc.assid in self.associations:
             return self._passive_answer(assoc, now)
         return []
@@ -635,8 +721,8 @@ class NtpHost:
     def _sample(self, assoc: Association, offset: float, delay: float, disp: float, now: float) -> None:
         result = assoc.filter.add(offset, delay, disp, now)
         assoc.updated = now
-        self._stats.append(("peerstats", now, f"{assoc.srcadr[0]} {self.peer_status_word(assoc):x} "
-                            f"{assoc.offset:.9f} {assoc.delay:.9f} {assoc.dispersion:.9f} {assoc.jitter:.9f}"))
+        self.record("peerstats", f"{assoc.srcadr[0]} {self.peer_status_word(assoc):x} "
+                    f"{assoc.offset:.9f} {assoc.delay:.9f} {assoc.dispersion:.9f} {assoc.jitter:.9f}")
         # ntpd selects only on a fresh best sample; we select on every sample (cheap, and it does not
         # leave a peer unselected when its best sample is an old one) but feed the discipline only fresh ones
         self._clock_select(now, fresh=result.fresh)
@@ -647,6 +733,8 @@ class NtpHost:
         for a in self.associations.values():
             if a.hmode == MODE_BROADCAST:
                 continue
+            if a.autokey and not self.authenticator.proven(a):
+                continue  # never a candidate before its identity is proven (ntpd: TEST8 discards its packets)
             out.append(Candidate(key=a.assid, offset=a.offset, delay=a.delay, dispersion=a.dispersion,
                                  jitter=a.jitter, root_delay=a.root_delay, root_dispersion=a.root_dispersion,
                                  stratum=a.stratum, reach=a.reach, leap=a.leap, updated=a.updated, poll=a.hpoll,
@@ -692,6 +780,7 @@ class NtpHost:
         s = self.sys
         s.orphan = False
         s.leap = peer.leap
+        self.authenticator.synchronized(s.leap != LEAP_NOTINSYNC, now)
         s.stratum = min(peer.stratum + 1, STRATUM_UNSPEC)
         s.source = SST_LOCAL if peer.refclock else SST_NTP
         # as ntpd's clock_update(): a primary server shows its clock's refid, others their peer's address
@@ -707,12 +796,12 @@ class NtpHost:
             return
         self._adjust_poll(offset, jitter)
         if self.discipline_enabled:
-            action = self.discipline.update(offset, now, s.poll)
+            action = self.discipline.update(offset, now, s.poll, sample_time=peer.filter.used_epoch)
             if action in ("step", "panic"):
                 self.log(f"clock discipline: {action} for offset {offset:+.6f} s")
         # loopstats as ntpd's record_loop_stats: offset, frequency (PPM), jitter, wander (PPM), poll exponent
-        self._stats.append(("loopstats", now, f"{offset:.9f} {self.discipline.frequency * 1e6:.3f} "
-                            f"{jitter:.9f} 0.000000 {s.poll}"))
+        self.record("loopstats", f"{offset:.9f} {self.discipline.frequency * 1e6:.3f} "
+                                 f"{jitter:.9f} {self.discipline.wander * 1e6:.6f} {s.poll}")
         self._rebuild_template()
 
     def _adjust_poll(self, offset: float, jitter: float) -> None:
@@ -744,6 +833,7 @@ class NtpHost:
             return
         s.orphan = True
         s.leap, s.stratum, s.refid, s.source = LEAP_NOWARNING, self.orphan_stratum, LOOPBACK_REFID, SST_UNSPEC
+        self.authenticator.synchronized(True, now)
         s.root_delay = s.root_dispersion = 0.0
         s.offset = s.jitter = 0.0
         self.log(f"orphan mode: stratum {s.stratum}")
@@ -768,11 +858,16 @@ class NtpHost:
                 self._poll_local_clock(assoc, now)
                 continue
             if assoc.hmode == MODE_BCLIENT:
+                # a broadcast client that stopped hearing its broadcaster, or never heard a good broadcast in
+                # NTP_UNREACH intervals, is demobilized (ntpd: the timeout of an ephemeral association)
                 was = assoc.reach
                 assoc.reach = (assoc.reach << 1) & 0xFF
+                assoc.unreach += 1
                 assoc.next_poll = now + assoc.poll_interval()
                 if was and not assoc.reach:
                     self._peer_event(assoc, PEVNT_UNREACH)
+                    self._demobilize(assoc)
+                elif not assoc.reach and assoc.unreach >= NTP_UNREACH:
                     self._demobilize(assoc)
                 continue
             was_reachable = assoc.reach != 0
@@ -830,11 +925,7 @@ class NtpHost:
                         reftime=s.reftime, org=org, rec=rec, xmt=xmt)
         header = encode_header(pkt)
         tail = self.authenticator.request_tail(assoc, header, now)
-        # [autokey] the authenticator may ask for the next Autokey step sooner than the poll interval
-        poll_hint = getattr(self.authenticator, "poll_hint", None)
-        hint = poll_hint(assoc, now) if poll_hint is not None else None
-        if hint is not None:
-            assoc.next_poll = min(assoc.next_poll, now + hint)
+        self._follow_authenticator(assoc, now)  # [autokey] the next step may be due before the next poll
         assoc.aorg = xmt
         assoc.sent_stamps.append(xmt)
         assoc.last_sent = now
