@@ -11,7 +11,8 @@ Behaviour follows ntpd 4.2.8's ntp_control.c, because ntpq (classic and ntpsec) 
 - READVAR by name answers in the view's order (ntpd's table order), so ntpq's sysinfo, pstats, iostats, ...
   find every field they ask for;
 - REQ_NONCE and READ_MRU (`ntpq -c mrulist`) work from the view's `mru_entries()`;
-- opcodes ntpd reserves for authenticated clients answer CERR_PERMISSION, others CERR_BADOP.
+- READ_ORDLIST_A (`ntpq -c ifstats`, `reslist`) is served to requests authenticated with the controlkey;
+  the other opcodes ntpd reserves for authenticated clients answer CERR_PERMISSION, unknown ones CERR_BADOP.
 Access control (`restrict noquery`) is the engine's decision, made before a datagram gets here.
 """
 
@@ -243,6 +244,8 @@ class ControlResponder:
             return self._text(req, self.view.system_status(), [("nonce", self._nonce(now, source))], leap)
         if op == wire.OP_READ_MRU:
             return self._read_mru(req, leap, now, source)
+        if op == wire.OP_READ_ORDLIST_A and keyid is not None and keyid == self.controlkey:
+            return self._read_ordered_list(req, leap)
         if op in AUTH_ONLY_OPCODES:
             return [wire.error_response(req, wire.CERR_PERMISSION, leap)]
         self.counters.bad_opcode += 1
@@ -311,6 +314,18 @@ class ControlResponder:
             if tail + 2 < wire.CTL_MAX_DATA_LEN:
                 payload += b"\r\n"
         return wire.fragment(req, status, payload, leap)
+
+    def _read_ordered_list(self, req: ControlFrame, leap: int) -> list[ControlFrame]:
+        """READ_ORDLIST_A for a request authenticated with the controlkey (ntpq's ifstats and reslist):
+        empty or "ifstats" lists the local addresses, "addr_restrictions" the restrict entries."""
+        if req.data in (b"", b"ifstats"):
+            rows = self.view.interface_rows()
+        elif req.data == b"addr_restrictions":
+            rows = self.view.restriction_rows()
+        else:
+            return [wire.error_response(req, wire.CERR_UNKNOWNVAR, leap)]
+        items = [(f"{name}.{index}", value) for index, row in enumerate(rows) for name, value in row]
+        return self._text(req, self.view.system_status(), items, leap)
 
     def _nonce(self, now: float, source: str) -> str:
         """A 96-bit nonce as ntpd's generate_nonce: the time and a keyed hash of time and client address."""

@@ -71,6 +71,11 @@ filtoffset filtdisp host flags signature valid initsequence initkey timestamp id
 # CP_INITSEQ writes initsequence=, initkey=, timestamp=): they keep their leader's place
 FOLLOWERS = {"until": "cert", "initkey": "initsequence", "timestamp": "initsequence"}
 
+# ntpd's res_access_bits (libntp/statestr.c), in its order: a flag's name when set, else the right it leaves
+RESTRICT_WORDS = (("ignore", None), ("noserve", "serve"), ("notrust", "trust"), ("nopeer", "peer"),
+                  ("noepeer", "epeer"), ("noquery", "query"), ("nomodify", None), ("notrap", "trap"),
+                  ("lowpriotrap", None), ("limited", None), ("version", None), ("kod", None), ("mssntp", None),
+                  ("nomrulist", None))
 MRU_ENTRY_BYTES = 200  # an MRU entry's rough size in our table (ntpd's mon_entry is about 100 bytes)
 WANDER_THRESHOLD = 1e-7  # ntpd's default clk_wander_threshold (s/s)
 
@@ -104,6 +109,12 @@ class ControlView(Protocol):
 
     def mru_entries(self) -> list[tuple[str, float, float, int, int, int]]:
         """`ntpq -c mrulist`: (address:port, first, last, count, version<<3|mode, restrict bits), newest first."""
+
+    def interface_rows(self) -> list[Items]:
+        """`ntpq -c ifstats`: per local address, ntpd's addr, bcast, en, name, flags, tl, mc, rx, tx, txerr, pc, up."""
+
+    def restriction_rows(self) -> list[Items]:
+        """`ntpq -c reslist`: per restrict entry (IPv4 then IPv6, most specific first), addr, mask, hits, flags."""
 
 
 def fmt_ms(seconds: float, places: int = 3) -> str:
@@ -141,6 +152,13 @@ def in_order(items: Items, table: Sequence[str], default: Sequence[str] | None =
         ranked.append((rank, position, name, value))
     ranked.sort(key=lambda entry: (entry[0], entry[1]))
     return [(name, value) for _, _, name, value in ranked]
+
+
+def restrict_text(flags: Iterable[str]) -> str:
+    """A restrict entry's flags as ntpd's res_access_flags() writes them ("serve trust peer epeer query trap")."""
+    given = set(flags)
+    words = [name if name in given else granted for name, granted in RESTRICT_WORDS]
+    return " ".join(word for word in words if word)
 
 
 def var_list(table: Sequence[str]) -> str:
@@ -270,6 +288,40 @@ class HostControlView:
 
     def mru_entries(self) -> list[tuple[str, float, float, int, int, int]]:
         return self.host.mru.entries()
+
+    def interface_rows(self) -> list[Items]:
+        """Our endpoints are the addresses we serve (ntpd's INT_* flags: 0x1 up, 0x4 loopback); packets are
+        counted per daemon, not per address, so the totals go on the first row."""
+        h = self.host
+        uptime = str(self._uptime())
+        rows = []
+        for index, address in enumerate(h.local_addresses or ["0.0.0.0"]):
+            ip = ipaddress.ip_address(address)
+            first = index == 0
+            peers = sum(1 for a in h.associations.values() if a.dstadr == address)
+            rows.append([
+                ("addr", socket_text(address, h.port)), ("bcast", ""), ("en", "1"),
+                ("name", values.quoted("lo" if ip.is_loopback else "")),
+                ("flags", values.hexadecimal(0x1 | (0x4 if ip.is_loopback else 0))), ("tl", "0"), ("mc", "0"),
+                ("rx", str(h.counters["received"]) if first else "0"), ("tx", str(h.counters["sent"]) if first else "0"),
+                ("txerr", "0"), ("pc", str(peers)), ("up", uptime),
+            ])
+        return rows
+
+    def restriction_rows(self) -> list[Items]:
+        """Most specific first, each family's default last (0.0.0.0/0, ::/0), flags as ntpd's names."""
+        table = self.host.restrict
+        rows = []
+        for version, default, any_address in ((4, table.default_v4, "0.0.0.0"), (6, table.default_v6, "::")):
+            for entry in (e for e in table.entries if e.network.version == version):
+                rows.append(self._restriction(str(entry.network.network_address), str(entry.network.netmask),
+                                              entry.flags))
+            rows.append(self._restriction(any_address, any_address, default))
+        return rows
+
+    @staticmethod
+    def _restriction(address: str, mask: str, flags: Iterable[str]) -> Items:
+        return [("addr", address), ("mask", mask), ("hits", "0"), ("flags", restrict_text(flags))]
 
     # -- associations
 

@@ -443,6 +443,9 @@ class NtpHost:
         if limited is not None:
             return limited
         verdict = self.authenticator.check(pkt, data, src, dst, None, now)
+        if verdict.verdict is Verdict.DECLINED:
+            self.counters["declined"] += 1
+            return []
         if verdict.verdict is Verdict.CRYPTO_NAK:
             self.counters["badauth"] += 1
             return []
@@ -502,6 +505,9 @@ class NtpHost:
             counters["declined"] += 1
             return []
         verdict = self.authenticator.check(pkt, data, src, dst, None, now)
+        if verdict.verdict is Verdict.DECLINED:  # Autokey group rules
+            counters["declined"] += 1
+            return []
         if verdict.verdict in (Verdict.ERROR, Verdict.CRYPTO_NAK):
             counters["badauth"] += 1
             return []
@@ -577,6 +583,9 @@ class NtpHost:
         return assoc.bcast_delay if assoc.bcast_delay is not None else self.broadcast_delay
 
     def _process(self, assoc: Association, pkt: NtpPacket, verdict: AuthResult, now: float) -> list[Outgoing]:
+        if verdict.verdict is Verdict.DECLINED:
+            self.counters["declined"] += 1
+            return []
         if verdict.verdict is Verdict.CRYPTO_NAK:
             assoc.flash |= TEST_AUTH
             assoc.bad_auth += 1

@@ -38,6 +38,7 @@ from .cert import (
 from .files import (
     KeyFileError,
     KeySetWriter,
+    WrongPassword,
     PRIVATE_MODE,
     PUBLIC_MODE,
     clean_stale_temporaries,
@@ -283,6 +284,9 @@ def _run(run: _Run) -> None:
     if purpose is None and previous is not None and (previous.trusted or previous.private):
         purpose = "trust" if previous.trusted else "private"
         certname = previous.subject
+    elif (previous is not None and options.group is None and "@" not in (options.host or "")
+          and previous.subject.partition("@")[0] == names.host):
+        certname = previous.subject  # a renewal naming no group keeps the group of the certificate it renews
     scheme_for(options.scheme or "RSA-MD5")  # reject an unknown -c before doing any work
 
     write_certificate = options.write_certificate and not run.export_only  # exports read, never write keys
@@ -405,7 +409,14 @@ def _load_existing(run: _Run, kind: str, scheme: str) -> tuple[Any, int | None] 
     for name in dict.fromkeys([run.names.group, run.names.host]):
         path = run.keysdir / link_name(kind, name)
         if _present(path):
-            loaded = load_identity_file(path, scheme, True, run.read_password)
+            try:
+                loaded = load_identity_file(path, scheme, True, run.read_password)
+            except WrongPassword as exc:
+                if run.options.export or run.export_password is not None:
+                    raise
+                # a group server's installed group key may have another password: this run needs none of it
+                run.result.notes.append(f"note: {scheme.upper()} group key not read ({exc}); not needed here")
+                return None
             run.say(f"Using {scheme.upper()} keys {loaded.path.name}")
             return loaded.value, loaded.filestamp
     return None

@@ -49,6 +49,12 @@ class FakeView:
     def clear_peer_events(self, assid: int) -> None:
         pass
 
+    def interface_rows(self) -> list[list[tuple[str, str]]]:
+        return []
+
+    def restriction_rows(self) -> list[list[tuple[str, str]]]:
+        return []
+
     mru: list[tuple[str, float, float, int, int, int]] = field(default_factory=list)
 
     def mru_entries(self) -> list[tuple[str, float, float, int, int, int]]:

@@ -40,6 +40,12 @@ REPORTS = ["sysinfo", "sysstats", "iostats", "authinfo", "monstats", "kerninfo",
 VARIABLES = ["rv 0", "readlist", "rv &1", "readvar &1", "mrv &1 &1", "mreadvar &1 &1"]
 TABLES = ["peers", "lpeers", "opeers", "apeers", "associations", "lassociations", "mrulist"]
 ERRORS = ["cv", "clockvar"]
+# commands ntpd serves only to requests authenticated with the controlkey: their rows are the local addresses
+# and the restrict entries, which differ in number (the reference binds every address, and adds a restrict
+# entry for each), so their shapes are compared as sets
+AUTHENTICATED = ["ifstats", "reslist"]
+KEYS = "1 MD5 secret-md5\n"
+AUTH = ["keyid 1", "passwd secret-md5"]
 
 
 def _require_reference() -> None:
@@ -71,8 +77,11 @@ class Side:
     def __init__(self, name: str, address: str, netns: str | None = None) -> None:
         self.name, self.address, self.netns = name, address, netns
 
-    def ntpq(self, command: str) -> subprocess.CompletedProcess[str]:
-        argv = [str(REF_DIR / "ntpq"), "-n", "-c", command, self.address]
+    def ntpq(self, command: str, auth: bool = False) -> subprocess.CompletedProcess[str]:
+        argv = [str(REF_DIR / "ntpq"), "-n"]
+        for each in ([*AUTH, command] if auth else [command]):
+            argv += ["-c", each]
+        argv.append(self.address)
         if self.netns:
             argv = ["ip", "netns", "exec", self.netns, *argv]
         return subprocess.run(argv, capture_output=True, text=True, timeout=20, stdin=subprocess.DEVNULL)
@@ -99,8 +108,10 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Side]:
     binary = work / "ntpd-ref"  # its own process name: nothing mistakes it for a system ntpd
     shutil.copy2(REF_DIR / "ntpd", binary)
     conf = work / "ntp.conf"
+    (work / "ntp.keys").write_text(KEYS)
     conf.write_text(f"disable ntp\ndisable kernel\ntos orphan 5\ntos orphanwait 1\nrestrict default\n"
-                    f"server 10.99.0.2 iburst\ndriftfile {work}/drift\nstatsdir {work}/\n")
+                    f"server 10.99.0.2 iburst\ndriftfile {work}/drift\nstatsdir {work}/\n"
+                    f"keys {work}/ntp.keys\ntrustedkey 1\ncontrolkey 1\n")
     netns = f"ntpdpyq{os.getpid()}"
     subprocess.run(["ip", "netns", "add", netns], check=True)
     proc = None
@@ -123,8 +134,9 @@ def ours(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Side]:
     work = tmp_path_factory.mktemp("ntpdpy")
     address, unreachable = free_loopback(), free_loopback()
     conf = work / "ntp.conf"
+    (work / "ntp.keys").write_text(KEYS)
     conf.write_text(f"interface listen {address}\ndisable ntp\nrestrict default\nserver {unreachable} iburst\n"
-                    f"driftfile {work}/drift\n")
+                    f"driftfile {work}/drift\nkeys {work}/ntp.keys\ntrustedkey 1\ncontrolkey 1\n")
     proc = subprocess.Popen(safe_cmd([sys.executable, "-m", "ntpd_py.daemon.cli", "-n", "-c", str(conf),
                                       "-l", str(work / "log"), "-p", str(work / "pid")]),
                             cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
@@ -137,8 +149,8 @@ def ours(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Side]:
         _stop(proc)
 
 
-def _run(side: Side, command: str) -> str:
-    result = side.ntpq(command)
+def _run(side: Side, command: str, auth: bool = False) -> str:
+    result = side.ntpq(command, auth)
     assert result.returncode == 0 and result.returncode >= 0, f"{side.name}: ntpq -c {command!r} crashed " \
         f"(status {result.returncode}): {result.stderr}"
     assert "malformed" not in result.stderr and "unknown" not in result.stderr.lower(), (side.name, result.stderr)
@@ -162,6 +174,18 @@ def names(out: str) -> list[str]:
     """Variable names of name=value output, in order (each associd= line starts a new block)."""
     text = " ".join(out.splitlines())
     return re.findall(r"(?:^|, |\s)([A-Za-z_][\w.]*)=", text)
+
+
+def listing(out: str) -> tuple[list[str], list[tuple[str, int]]]:
+    """ifstats / reslist: the header lines, and each entry's two lines as (kind, columns) pairs."""
+    lines = [line for line in out.splitlines() if line.strip() or line.startswith("           ")]
+    end = next(i for i, line in enumerate(lines) if line.startswith("====="))
+    rows = []
+    for first, second in zip(lines[end + 1::2], lines[end + 2::2]):
+        assert re.match(r"^\s+\d+ \S", first), f"unexpected row {first!r}"
+        rows.append(("entry", len(first.split())))
+        rows.append(("detail", len(second.split()) and 1))  # an address, or restrict flags (may be none)
+    return lines[:end + 1], rows
 
 
 def shape(out: str) -> list[tuple[str, int]]:
@@ -200,6 +224,23 @@ def test_tables_have_the_reference_shape(reference: Side, ours: Side, command: s
     ref, mine = shape(_run(reference, command)), shape(_run(ours, command))
     assert ref, f"the reference printed nothing for {command!r}"
     assert mine == ref, f"{command}: reference {ref}\nntpd-py {mine}"
+
+
+@pytest.mark.interop
+@pytest.mark.parametrize("command", AUTHENTICATED)
+def test_authenticated_lists_have_the_reference_shape(reference: Side, ours: Side, command: str) -> None:
+    ref, mine = _run(reference, command, auth=True), _run(ours, command, auth=True)
+    assert "Warning" not in ref + mine and "***" not in ref + mine, f"--- reference\n{ref}\n--- ntpd-py\n{mine}"
+    ref_header, ref_rows = listing(ref)
+    my_header, my_rows = listing(mine)
+    assert my_header == ref_header and ref_rows, f"--- reference\n{ref}\n--- ntpd-py\n{mine}"
+    assert my_rows and set(my_rows) == set(ref_rows), f"--- reference\n{ref}\n--- ntpd-py\n{mine}"
+
+
+@pytest.mark.interop
+def test_authenticated_lists_need_the_controlkey(ours: Side) -> None:
+    result = ours.ntpq("ifstats", auth=False)  # ntpq asks for a key ID on stdin, which is empty
+    assert "0.0.0.0" not in result.stdout and ours.address not in result.stdout
 
 
 @pytest.mark.interop
