@@ -36,6 +36,7 @@ from .events import (EVNT_NOPEER, EVNT_SYSRESTART, PEER_EVENT_NAMES, PEVNT_AUTH,
                      PEVNT_MOBIL, PEVNT_NEWPEER, PEVNT_RATE, PEVNT_REACH, PEVNT_UNREACH, SST_LOCAL, SST_NTP,
                      SST_UNSPEC, SYSTEM_EVENT_NAMES, EventCounter, peer_status, system_status)
 from .mru import MruTable, restrict_bits
+from .pacing import ServerPacer
 from .restrict import DEFAULT_AVERAGE, DEFAULT_MINIMUM, DEFAULT_MONITOR, Limit, RestrictTable
 
 Address = tuple[str, int]
@@ -53,6 +54,7 @@ LOCAL_CLOCK_PREFIX = "127.127.1."
 _REPLY = struct.Struct("!BBBb20s8sQQ")
 _MID = struct.Struct("!II4sQ")
 # restrict flags that change how a client request is answered: such sources take the full path
+_PACED = (MODE_CLIENT, MODE_ACTIVE)  # modes whose packets a server's limiter counts before answering
 _NOT_QUICK = frozenset({"ignore", "noserve", "notrust", "limited", "version"})
 COUNTER_NAMES = ("received", "thisver", "oldver", "badversion", "badformat", "badauth", "declined", "restricted",
                  "limited", "kodsent", "processed", "control", "mode7", "noassoc", "bogus", "duplicate",
@@ -104,8 +106,11 @@ class NtpHost:
                  keys: Mapping[int, SymmetricKey] | None = None, control_handler: ControlHandler | None = None,
                  local_addresses: Sequence[str] = (), clock: ClockAdjuster | None = None, precision: int = -20,
                  resolve: Callable[[str], str | None] | None = None, rng: random.Random | None = None,
-                 system_info: Mapping[str, str] | None = None) -> None:
+                 system_info: Mapping[str, str] | None = None, send_clock: Callable[[], float] | None = None) -> None:
         self.config = config
+        # the time a reply leaves (its transmit timestamp, taken as late as the MAC allows); the shell passes
+        # time.time, simulations leave it out and replies then carry the receive time
+        self.send_clock = send_clock
         self.started = now
         self._now = now
         self.rng = rng or random.Random()
@@ -128,6 +133,7 @@ class NtpHost:
         self.clock: ClockAdjuster = clock if clock is not None and self.discipline_enabled else NullClock()
         self.discipline = ClockDiscipline(self.clock)
         self.restrict = RestrictTable()
+        self._pacers: dict[Address, ServerPacer] = {}  # our packets as each server's limiter sees them
         self.select_options = SelectOptions()
         self.orphan_stratum = STRATUM_UNSPEC
         self.orphan_at = now + DEFAULT_ORPHANWAIT
@@ -234,6 +240,7 @@ class NtpHost:
         self.associations.pop(assoc.assid, None)
         if self._by_address.get(assoc.srcadr) is assoc:
             del self._by_address[assoc.srcadr]
+            self._pacers.pop(assoc.srcadr, None)
         if self.sys.peer == assoc.assid:
             self.sys.peer = None
 
@@ -404,11 +411,15 @@ class NtpHost:
         return [Outgoing(self._reply_header(data, version, now), src, dst)]
 
     def _reply_header(self, data: bytes, version: int, now: float) -> bytes:
-        """A served request's 48-byte answer from the template; the request counts as processed."""
+        """A served request's 48-byte answer from the template; the request counts as processed. The receive
+        stamp is `now`; the transmit stamp is read from `send_clock` here, just before any MAC is computed
+        over it (ntpd's fast_xmit does the same), so a client sees the server's real processing time."""
         self.counters["processed"] += 1
-        stamp = int((now + 2208988800.0) * 4294967296.0)
+        rec = int((now + 2208988800.0) * 4294967296.0)
+        sent = self.send_clock() if self.send_clock is not None else now
+        xmt = int((max(sent, now) + 2208988800.0) * 4294967296.0)
         return _REPLY.pack(self._leap_bits | (version << 3) | MODE_SERVER, self._template_stratum, data[2],
-                           self.sys.precision, self._template_mid, data[40:48], stamp, stamp)
+                           self.sys.precision, self._template_mid, data[40:48], rec, xmt)
 
     def _serve(self, pkt: NtpPacket, data: bytes, src: Address, dst: str | None, flags: frozenset[str],
                now: float) -> list[Outgoing]:
@@ -617,6 +628,7 @@ class NtpHost:
     def _kiss(self, assoc: Association, refid: bytes, poll: int) -> None:
         code = refid.rstrip(b"\0").decode("ascii", "replace")
         if code == "RATE":
+            self._pacer(assoc).kissed(poll, assoc.hpoll)
             assoc.hpoll = max(assoc.hpoll, min(assoc.maxpoll, max(poll, assoc.minpoll) + 1))
             self._peer_event(assoc, PEVNT_RATE)
         elif code in ("DENY", "RSTR"):
@@ -772,6 +784,11 @@ class NtpHost:
                     self._peer_event(assoc, PEVNT_UNREACH)
                     self._demobilize(assoc)
                 continue
+            if assoc.hmode in _PACED:
+                wait = self._pacer(assoc).delay(now)
+                if wait > 0:  # the server's limiter would not take it yet: poll when it will (pacing.py)
+                    assoc.next_poll = now + wait
+                    continue
             was_reachable = assoc.reach != 0
             if assoc.on_poll(now, self.sys.poll):
                 self._demobilize(assoc)
@@ -792,6 +809,12 @@ class NtpHost:
         if self.sys.peer is None:
             self._check_orphan(now)
         return out
+
+    def _pacer(self, assoc: Association) -> ServerPacer:
+        pacer = self._pacers.get(assoc.srcadr)
+        if pacer is None:
+            pacer = self._pacers[assoc.srcadr] = ServerPacer()
+        return pacer
 
     def _poll_local_clock(self, assoc: Association, now: float) -> None:
         """The local clock driver: always reachable, zero offset; its filter starts full so that an
@@ -832,6 +855,8 @@ class NtpHost:
         hint = poll_hint(assoc, now) if poll_hint is not None else None
         if hint is not None:
             assoc.next_poll = min(assoc.next_poll, now + hint)
+        if assoc.hmode in _PACED:
+            self._pacer(assoc).sent(now)
         assoc.aorg = xmt
         assoc.sent_stamps.append(xmt)
         assoc.last_sent = now
