@@ -274,7 +274,7 @@ class Daemon:
         self.addresses = listen_addresses(self.config)
         clock = KernelClock() if self.config.discipline else None
         self.host = NtpHost(self.config, now, keys=self.keys, local_addresses=self.addresses, clock=clock,
-                            resolve=resolve, system_info={"version": version_string(), "processor": uname.machine,
+                            resolve=resolve, send_clock=time.time, system_info={"version": version_string(), "processor": uname.machine,
                                                           "system": f"{uname.system}/{uname.release}"})
         if self.config.discipline and self.config.driftfile:
             ppm = read_drift(self.config.driftfile)
