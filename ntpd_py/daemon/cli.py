@@ -55,6 +55,12 @@ def check_config(path: str) -> int:
                 where = f"{origin}: " if origin else ""
                 problems.append(f"{where}warning: trustedkey {keyid} is not in {config.keys}")
     problems.extend(_check_named_files(config))
+    from .main import key_permission_problems
+
+    for problem in key_permission_problems(config):
+        origin = (config.origins.get("keys") if "keys file" in problem
+                  else config.origins.get("keysdir") or config.origins.get("crypto"))
+        problems.append(f"{origin}: error: {problem}" if origin else f"error: {problem}")
     for line in problems:
         print(line, file=sys.stderr)
     if not problems:

@@ -33,6 +33,7 @@ ANCILLARY_SPACE = socket.CMSG_SPACE(32)
 NTP_UNIX_OFFSET = 2208988800.0
 _XMT = struct.Struct("!Q")
 SYSSTATS_INTERVAL = 3600.0
+DEFAULT_KEYSDIR = "/usr/local/etc"  # ntpd's NTP_KEYSDIR (as autokey/setup.py)
 
 
 class DaemonError(Exception):
@@ -114,6 +115,24 @@ def listen_addresses(config: NtpConfig) -> list[str]:
         if item.action == "listen" and item.target not in ("all", "ipv4", "ipv6", "wildcard"):
             out.append(item.target.split("/", 1)[0])
     return out or ["0.0.0.0"]
+
+
+def key_permission_problems(config: NtpConfig) -> list[str]:
+    """Who else may read this host's secrets or replace its keys: the keys directory (with Autokey) and the
+    symmetric keys file. The daemon logs these as warnings (at start and on SIGHUP); `--check` refuses them."""
+    from ..keys.permissions import permission_problems
+
+    problems = []
+    if config.crypto.present:
+        keysdir = config.keysdir or DEFAULT_KEYSDIR
+        if os.path.isdir(keysdir):
+            problems.extend(permission_problems(keysdir))
+    if config.keys and os.path.isfile(config.keys):
+        mode = os.stat(config.keys).st_mode
+        if mode & 0o006:
+            problems.append(f"{config.keys}: symmetric keys file is readable or writable by others "
+                            f"(mode {mode & 0o7777:04o}): chmod 600 {config.keys}")
+    return problems
 
 
 def resolve(name: str) -> str | None:
@@ -285,9 +304,14 @@ class Daemon:
         self._route_wildcard_associations()
         if self.config.crypto.present:
             self._attach_autokey(now)
+        self._warn_key_permissions(self.config)
         self.view = HostControlView(self.host, [self._io_counters])
         self.host.control_handler = self._make_control_handler()
         self.log(f"{version_string()} starting, config {config_path}, port {self.config.listen_port}")
+
+    def _warn_key_permissions(self, config: NtpConfig) -> None:
+        for problem in key_permission_problems(config):
+            self.log(f"warning: {problem}")
 
     def _route_wildcard_associations(self) -> None:
         """On a wildcard socket an association's local address is the one the kernel routes from: ask it
@@ -410,6 +434,7 @@ class Daemon:
             self.log(f"reload failed, keeping the running configuration: {exc}")
             return
         self.config, self.keys = config, keys
+        self._warn_key_permissions(config)
         self.host.reload(config, keys, time.time())
         self._flush_records()
 
