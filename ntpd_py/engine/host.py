@@ -35,6 +35,7 @@ from .auth import Authenticator, AuthResult, SymmetricKeyAuth, Verdict
 from .events import (EVNT_NOPEER, EVNT_SYSRESTART, PEER_EVENT_NAMES, PEVNT_AUTH, PEVNT_DEMOBIL, PEVNT_DENY,
                      PEVNT_MOBIL, PEVNT_NEWPEER, PEVNT_RATE, PEVNT_REACH, PEVNT_UNREACH, SST_LOCAL, SST_NTP,
                      SST_UNSPEC, SYSTEM_EVENT_NAMES, EventCounter, peer_status, system_status)
+from .loglimit import LogLimiter
 from .mru import MruTable, restrict_bits
 from .pacing import ServerPacer
 from .restrict import DEFAULT_AVERAGE, DEFAULT_MINIMUM, DEFAULT_MONITOR, Limit, RestrictTable
@@ -54,6 +55,8 @@ LOCAL_CLOCK_PREFIX = "127.127.1."
 _REPLY = struct.Struct("!BBBb20s8sQQ")
 _MID = struct.Struct("!II4sQ")
 # restrict flags that change how a client request is answered: such sources take the full path
+# peer events that any (spoofed) packet can cause: logged a few times a minute, counted always
+_PACKET_EVENTS = frozenset({PEVNT_AUTH, PEVNT_RATE, PEVNT_DENY})
 _PACED = (MODE_CLIENT, MODE_ACTIVE)  # modes whose packets a server's limiter counts before answering
 _NOT_QUICK = frozenset({"ignore", "noserve", "notrust", "limited", "version"})
 COUNTER_NAMES = ("received", "thisver", "oldver", "badversion", "badformat", "badauth", "declined", "restricted",
@@ -128,6 +131,7 @@ class NtpHost:
         self._by_address: dict[Address, Association] = {}
         self._next_assid = self.rng.randint(1000, 60000)
         self._log: list[str] = []
+        self.log_limiter = LogLimiter()  # lines caused by (possibly spoofed) packets: a few a minute per kind
         self._stats: list[tuple[str, float, str]] = []
         self.discipline_enabled = config.discipline
         self.clock: ClockAdjuster = clock if clock is not None and self.discipline_enabled else NullClock()
@@ -272,8 +276,18 @@ class NtpHost:
     def _peer_event(self, assoc: Association, code: int) -> None:
         if assoc.events.report(code):
             line = f"{assoc.srcadr[0]} {self.peer_status_word(assoc):04x} {code | 0x80:02x} {PEER_EVENT_NAMES[code]}"
+            if code in _PACKET_EVENTS and not self._log_allowed(PEER_EVENT_NAMES[code]):
+                return  # counted (assoc.bad_auth, ss_badauth...), not written: strangers cannot fill the disk
             self.log(line)
             self._stats.append(("protostats", self._now, line))
+
+    def _log_allowed(self, kind: str) -> bool:
+        """Rate-limit a line that a packet caused (engine/loglimit.py); summaries owed go out first."""
+        if not self.log_limiter.allow(kind, self._now):
+            return False
+        for summary in self.log_limiter.flush(self._now):
+            self.log(summary)
+        return True
 
     def _sys_event(self, code: int) -> None:
         if self.sys.events.report(code):
@@ -314,7 +328,8 @@ class NtpHost:
                 replies = self.control_handler(bytes(data), src, now)
             except Exception as exc:  # a responder bug must not take the daemon down
                 counters["control_errors"] += 1
-                self.log(f"control request from {src[0]} failed: {exc!r}")
+                if self._log_allowed("control request failed"):
+                    self.log(f"control request from {src[0]} failed: {exc!r}")
                 return []
             return [Outgoing(r, src, dst) for r in replies]
         if mode == 7:
@@ -639,7 +654,8 @@ class NtpHost:
                 assoc.hpoll = assoc.maxpoll
         else:
             return  # INIT, STEP...: an unsynchronised server, not an order
-        self.log(f"{assoc.srcadr[0]}: kiss code {code}")
+        if self._log_allowed(f"kiss code {code}"):
+            self.log(f"{assoc.srcadr[0]}: kiss code {code}")
 
     def _sample(self, assoc: Association, offset: float, delay: float, disp: float, now: float) -> None:
         result = assoc.filter.add(offset, delay, disp, now)
@@ -808,6 +824,8 @@ class NtpHost:
                 out.append(packet)
         if self.sys.peer is None:
             self._check_orphan(now)
+        for line in self.log_limiter.flush(now):
+            self.log(line)
         return out
 
     def _pacer(self, assoc: Association) -> ServerPacer:
