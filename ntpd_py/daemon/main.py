@@ -9,6 +9,7 @@ SIGINT stop the loop and remove the pidfile. Clock discipline only with `enable 
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import platform
 import signal
@@ -133,6 +134,65 @@ def key_permission_problems(config: NtpConfig) -> list[str]:
             problems.append(f"{config.keys}: symmetric keys file is readable or writable by others "
                             f"(mode {mode & 0o7777:04o}): chmod 600 {config.keys}")
     return problems
+
+
+def _socket_inodes(address: str, port: int) -> set[str]:
+    """Inodes of UDP sockets bound to `address` (or its family's wildcard) and `port`, from /proc/net/udp[6]."""
+    v6 = ":" in address
+    packed = socket.inet_pton(socket.AF_INET6 if v6 else socket.AF_INET, address)
+    wildcard = bytes(len(packed))
+    if v6:  # /proc prints the address as four host-order 32-bit words
+        words = [packed[i:i + 4] for i in range(0, 16, 4)]
+        wanted = {"".join(w[::-1].hex().upper() for w in words), "0" * 32}
+    else:
+        wanted = {packed[::-1].hex().upper(), wildcard.hex().upper()}
+    inodes = set()
+    try:
+        lines = Path(f"/proc/net/udp{'6' if v6 else ''}").read_text().splitlines()[1:]
+    except OSError:
+        return inodes
+    for line in lines:
+        fields = line.split()
+        if len(fields) > 9:
+            local, _, hexport = fields[1].partition(":")
+            if local in wanted and int(hexport, 16) == port:
+                inodes.add(fields[9])
+    return inodes
+
+
+def describe_owner(address: str, port: int) -> str | None:
+    """"process PID (COMMAND, pidfile FILE)" for the process holding `address`:`port`, where /proc tells."""
+    inodes = {f"socket:[{inode}]" for inode in _socket_inodes(address, port)}
+    if not inodes:
+        return None
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or proc.name == str(os.getpid()):
+            continue
+        try:
+            if not any(os.readlink(fd) in inodes for fd in (proc / "fd").iterdir()):
+                continue
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        args = [a.decode(errors="replace") for a in argv if a]
+        pidfile = next((args[i + 1] for i, a in enumerate(args[:-1]) if a in ("-p", "--pidfile")), None)
+        if pidfile is None:
+            conf = next((args[i + 1] for i, a in enumerate(args[:-1]) if a in ("-c", "--configfile")), None)
+            pidfile = _pidfile_of(conf) if conf else None
+        command = " ".join(args[:6])[:200]
+        return f"process {proc.name} ({command}{', pidfile ' + pidfile if pidfile else ''})"
+    return "another process"
+
+
+def _pidfile_of(conf: str) -> str | None:
+    try:
+        for line in Path(conf).read_text().splitlines():
+            words = line.split()
+            if len(words) >= 2 and words[0] == "pidfile":
+                return words[1]
+    except OSError:
+        pass
+    return None
 
 
 def resolve(name: str) -> str | None:
@@ -444,16 +504,18 @@ class Daemon:
         for address in self.addresses:
             family = socket.AF_INET6 if ":" in address else socket.AF_INET
             sock = socket.socket(family, socket.SOCK_DGRAM)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            if address in ("0.0.0.0", "::"):
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
-            else:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+            # no SO_REUSEADDR: with it a second daemon could bind the same address and take its traffic
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
             try:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
                 sock.bind((address, port))
             except OSError as exc:
                 sock.close()
+                if exc.errno == errno.EADDRINUSE:
+                    owner = describe_owner(address, port)
+                    raise DaemonError(f"{self.config_path}: {address} port {port} is already being served"
+                                      f"{' by ' + owner if owner else ''}; not starting a second daemon on it "
+                                      f"(stop that one, or give this one another `interface listen` address)") from None
                 raise DaemonError(f"{self.config_path}: cannot bind {address} port {port}: {exc.strerror}") from None
             if address in WILDCARDS:  # learn each datagram's local address (Autokey needs it)
                 self.endpoints[address] = _PacketInfoEndpoint(self, sock)
