@@ -57,9 +57,8 @@ def check_config(path: str) -> int:
     problems.extend(_check_named_files(config))
     from .main import key_permission_problems
 
-    for problem in key_permission_problems(config):
-        origin = (config.origins.get("keys") if "keys file" in problem
-                  else config.origins.get("keysdir") or config.origins.get("crypto"))
+    for problem in key_permission_problems(config, keys_file=False):
+        origin = config.origins.get("keysdir") or config.origins.get("crypto")
         problems.append(f"{origin}: error: {problem}" if origin else f"error: {problem}")
     for line in problems:
         print(line, file=sys.stderr)
