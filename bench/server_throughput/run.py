@@ -106,7 +106,7 @@ class NtpdPyServer(Server):
     def __init__(self, tmp: Path) -> None:
         self.address, self.source = free_loopback(), free_loopback()
         conf = tmp / "ntpd-py.conf"
-        conf.write_text(f"interface listen {self.address}\nserver 127.127.1.0\nfudge 127.127.1.0 stratum 8\n")
+        conf.write_text(f"interface ignore ipv4\ninterface ignore ipv6\ninterface listen {self.address}\nserver 127.127.1.0\nfudge 127.127.1.0 stratum 8\n")
         self.proc = subprocess.Popen([*SAFE, "taskset", "-c", "0", PYTHON, "-m", "ntpd_py.daemon.cli", "-n",
                                       "-c", str(conf), "-l", str(tmp / "ntpd-py.log")], cwd=ROOT,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

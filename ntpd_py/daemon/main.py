@@ -22,9 +22,11 @@ from pathlib import Path
 
 from ..auth.keyfile import KeyFileError, SymmetricKey, read_keys_file
 from ..clock.discipline import KernelClock
+from ..config.interfaces import ListenPlan, listen_plan
 from ..config.model import NtpConfig
 from ..engine.control_view import HostControlView
 from ..engine.host import NtpHost, Outgoing
+from .netif import system_addresses
 
 VERSION = "0.1.0"
 WILDCARDS = ("0.0.0.0", "::")
@@ -109,18 +111,21 @@ def write_drift(path: str, ppm: float) -> None:
     os.replace(temp, target)
 
 
+def listen_plan_for(config: NtpConfig) -> ListenPlan:
+    """The `interface` rules applied to this host's addresses as ntpd applies them (config/interfaces.py)."""
+    system = system_addresses() if config.interfaces else []
+    return listen_plan(config.interfaces, system)
+
+
 def listen_addresses(config: NtpConfig) -> list[str]:
-    """Addresses of `interface listen ADDR` lines; the wildcard when there is none."""
-    out = []
-    for item in config.interfaces:
-        if item.action == "listen" and item.target not in ("all", "ipv4", "ipv6", "wildcard"):
-            out.append(item.target.split("/", 1)[0])
-    return out or ["0.0.0.0"]
+    """The addresses the daemon will listen on (the wildcard when one wildcard socket serves)."""
+    return listen_plan_for(config).addresses
 
 
-def key_permission_problems(config: NtpConfig) -> list[str]:
-    """Who else may read this host's secrets or replace its keys: the keys directory (with Autokey) and the
-    symmetric keys file. The daemon logs these as warnings (at start and on SIGHUP); `--check` refuses them."""
+def key_permission_problems(config: NtpConfig, *, keys_file: bool = True) -> list[str]:
+    """Who else may read this host's secrets or replace its keys: the keys directory (with Autokey) and, with
+    `keys_file`, the symmetric keys file. The daemon logs them all as warnings (at start and on SIGHUP);
+    `--check` refuses the keys directory's (the keys file is ntpd's, which never checked it)."""
     from ..keys.permissions import permission_problems
 
     problems = []
@@ -128,7 +133,7 @@ def key_permission_problems(config: NtpConfig) -> list[str]:
         keysdir = config.keysdir or DEFAULT_KEYSDIR
         if os.path.isdir(keysdir):
             problems.extend(permission_problems(keysdir))
-    if config.keys and os.path.isfile(config.keys):
+    if keys_file and config.keys and os.path.isfile(config.keys):
         mode = os.stat(config.keys).st_mode
         if mode & 0o006:
             problems.append(f"{config.keys}: symmetric keys file is readable or writable by others "
@@ -294,6 +299,9 @@ class _PacketInfoEndpoint:
                 return
             now = time.time()
             local = self._local_of(ancdata)
+            if local in self.daemon.dropped:  # `interface drop ADDRESS`: read and discarded, as ntpd does
+                self.daemon.interface_dropped += 1
+                continue
             try:
                 reply = host.quick_reply(data, addr, now)
                 if reply is not None:
@@ -350,7 +358,10 @@ class Daemon:
         self.stats = self._stats_writers(self.config)
         now = time.time()
         uname = platform.uname()
-        self.addresses = listen_addresses(self.config)
+        self.plan = listen_plan_for(self.config)
+        self.addresses = self.plan.addresses
+        self.dropped = frozenset(self.plan.dropped)  # `interface drop`: discarded when the wildcard reads them
+        self.interface_dropped = 0
         clock = KernelClock() if self.config.discipline else None
         self.host = NtpHost(self.config, now, keys=self.keys, local_addresses=self.addresses, clock=clock,
                             resolve=resolve, send_clock=time.time, system_info={"version": version_string(), "processor": uname.machine,
@@ -415,7 +426,7 @@ class Daemon:
     def _io_counters(self) -> list[tuple[str, str]]:
         """The shell's own drops, for mode 6: packets the core failed on, sends and reads that failed."""
         return [("io_internal_errors", str(self.internal_errors)), ("io_sendfailed", str(self.send_errors)),
-                ("io_receive_errors", str(self.receive_errors))]
+                ("io_receive_errors", str(self.receive_errors)), ("io_interface_dropped", str(self.interface_dropped))]
 
     def internal_error(self, what: str, exc: BaseException) -> None:
         """Count a bug hit in the core; log the first few and then one in a thousand."""
@@ -501,28 +512,45 @@ class Daemon:
     async def _open_sockets(self) -> None:
         loop = asyncio.get_running_loop()
         port = self.config.listen_port
+        optional = set(self.plan.optional) if not self.plan.wildcard else set()
         for address in self.addresses:
-            family = socket.AF_INET6 if ":" in address else socket.AF_INET
-            sock = socket.socket(family, socket.SOCK_DGRAM)
-            # no SO_REUSEADDR: with it a second daemon could bind the same address and take its traffic
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
             try:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
-                sock.bind((address, port))
-            except OSError as exc:
-                sock.close()
-                if exc.errno == errno.EADDRINUSE:
-                    owner = describe_owner(address, port)
-                    raise DaemonError(f"{self.config_path}: {address} port {port} is already being served"
-                                      f"{' by ' + owner if owner else ''}; not starting a second daemon on it "
-                                      f"(stop that one, or give this one another `interface listen` address)") from None
-                raise DaemonError(f"{self.config_path}: cannot bind {address} port {port}: {exc.strerror}") from None
+                sock = self._bind(address, port)
+            except DaemonError as exc:
+                if address not in optional:
+                    raise
+                # a loopback address that only ntpd's default listens on: another daemon may hold it
+                self.log(f"warning: not listening on {address}: {exc}")
+                continue
             if address in WILDCARDS:  # learn each datagram's local address (Autokey needs it)
                 self.endpoints[address] = _PacketInfoEndpoint(self, sock)
             else:
                 _, endpoint = await loop.create_datagram_endpoint(lambda a=address: _Endpoint(self, a), sock=sock)
                 self.endpoints[address] = endpoint
             self.log(f"listening on {address} port {port}")
+        if not self.endpoints:
+            raise DaemonError(f"{self.config_path}: the `interface` rules leave no address to listen on")
+
+    def _bind(self, address: str, port: int) -> socket.socket:
+        family = socket.AF_INET6 if ":" in address else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_DGRAM)
+        # no SO_REUSEADDR: with it a second daemon could bind the same address and take its traffic
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+            if "%" in address:  # IPv6 link-local: bind with its interface's scope
+                sock.bind(socket.getaddrinfo(address, port, family, socket.SOCK_DGRAM)[0][4])
+            else:
+                sock.bind((address, port))
+        except OSError as exc:
+            sock.close()
+            if exc.errno == errno.EADDRINUSE:
+                owner = describe_owner(address.split("%", 1)[0], port)
+                raise DaemonError(f"{self.config_path}: {address} port {port} is already being served"
+                                  f"{' by ' + owner if owner else ''}; not starting a second daemon on it "
+                                  f"(stop that one, or give this one another `interface listen` address)") from None
+            raise DaemonError(f"{self.config_path}: cannot bind {address} port {port}: {exc.strerror}") from None
+        return sock
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()

@@ -114,7 +114,7 @@ def start_reference(ns: Namespaces, where: str, work: Path, body: str, binary: P
 
 def start_ntpd_py(ns: Namespaces, work: Path, body: str) -> Proc:
     conf = work / "ntp.conf"
-    conf.write_text(f"interface listen {ns.client_addr}\ndisable ntp\nkeysdir {work}/keys\n" + body)
+    conf.write_text(f"interface ignore ipv4\ninterface ignore ipv6\ninterface listen {ns.client_addr}\ndisable ntp\nkeysdir {work}/keys\n" + body)
     argv = ["ip", "netns", "exec", ns.client, *safe_cmd([sys.executable, "-m", "ntpd_py.daemon.cli", "-n", "-c",
                                                          str(conf), "-l", str(work / "ntpd.log"), "-p",
                                                          str(work / "ntpd.pid")])]

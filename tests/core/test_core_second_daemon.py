@@ -18,7 +18,7 @@ def test_second_daemon_on_the_same_address_is_refused(tmp_path):
     first = NtpdPy(tmp_path, "first", address, "server 127.127.1.0\nfudge 127.127.1.0 stratum 7\n").start()
     try:
         second_conf = tmp_path / "second.conf"
-        second_conf.write_text(f"interface listen {address}\nserver 127.127.1.0\nfudge 127.127.1.0 stratum 9\n")
+        second_conf.write_text(f"interface ignore ipv4\ninterface ignore ipv6\ninterface listen {address}\nserver 127.127.1.0\nfudge 127.127.1.0 stratum 9\n")
         second_pid = tmp_path / "second.pid"
         result = subprocess.run(safe_cmd([sys.executable, "-m", "ntpd_py.daemon.cli", "-n", "-c", str(second_conf),
                                           "-l", str(tmp_path / "second.log"), "-p", str(second_pid)]),
