@@ -34,6 +34,10 @@ class KeyFileError(Exception):
         super().__init__(f"{self.path}: {reason}")
 
 
+class WrongPassword(KeyFileError):
+    """An encrypted key that does not open with the password given (or none was given): never a reason to replace it."""
+
+
 def key_file_name(kind: str, owner: str, filestamp: int) -> str:
     """``ntpkey_<kind>_<owner>.<filestamp>``, e.g. ``ntpkey_RSAhost_alice.4004323481``."""
     return f"ntpkey_{kind}_{owner}.{filestamp}"

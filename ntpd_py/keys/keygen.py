@@ -85,6 +85,7 @@ class KeygenResult:
     cert_not_after: int | None
     certificate: Certificate | None = None
     exports: str = ""  # text ntp-keygen prints on stdout (-e / -q exports)
+    export_files: dict[str, str] = field(default_factory=dict)  # the same exports by file name (in memory)
     messages: list[str] = field(default_factory=list)  # progress, as ntp-keygen prints on stderr
     notes: list[str] = field(default_factory=list)  # how ambiguous options were understood
 
@@ -268,6 +269,7 @@ def _commit(run: _Run) -> None:
         run.result.links.update({str(export_dir / k): v for k, v in export_writer.links.items()})
     else:
         run.result.exports = "".join(text for _, text, _ in run.exports)
+    run.result.export_files = {name: text for name, text, _ in run.exports}
 
 
 def _previous_certificate(run: _Run) -> Certificate | None:
