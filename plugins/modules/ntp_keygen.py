@@ -97,7 +97,7 @@ options:
     description:
       - The password the keys are encrypted with now, when O(password) is a new one (the password-change path).
       - Key files (host and sign keys, the group's identity keys) that open with O(previous_password) and not with
-        O(password) are re-encrypted with O(password): the same keys, the same file names and links, so the host
+        O(password) are re-encrypted with O(password); the same keys, the same file names and links, so the host
         keeps its identity and the group its group key. A file that opens with neither fails the run, naming it.
       - Once every file has been re-encrypted it has no effect, so it can stay set until the change has reached
         every host. Never logged.
