@@ -48,7 +48,7 @@ from .files import (
 )
 from .identity import IdentityError, gq, iff, mv
 from .pem import private_key_pem
-from .permissions import directory_problems
+from .permissions import directory_problems, permission_problems
 from .store import load_certificate_file, load_identity_file, load_key_file, load_mv_authority, read_private_keys
 
 DEFAULT_MODULUS = 2048
@@ -253,6 +253,8 @@ def generate(options: KeygenOptions, keysdir: str | os.PathLike[str], now: float
     result = KeygenResult([], {}, stamp, None)
     names = _names(options)
     read_pw, write_pw, export_pw = _passwords(options, keysdir, names, result.notes)
+    for problem in permission_problems(keysdir.absolute()):  # private keys others may read: said, not refused
+        result.notes.append(f"warning: {problem}")
     for leftover in clean_stale_temporaries(keysdir.absolute(), now):
         result.notes.append(f"note: removed {leftover}, left behind by an interrupted run")
     run = _Run(options, keysdir, now, names, stamp, read_pw, write_pw, export_pw, KeySetWriter(keysdir), result,

@@ -131,6 +131,14 @@ def test_world_writable_keys_directory_is_refused(tmp_path: Path) -> None:
     assert list(keysdir.iterdir()) == []
 
 
+def test_private_key_readable_by_others_is_named(server: Path) -> None:
+    host_key = server / os.readlink(server / "ntpkey_host_alice")
+    host_key.chmod(0o644)
+    proc = keygen(server, "-q", "serverpw", "-s", "alice@grp")
+    assert proc.returncode == 0, proc.stderr
+    assert f"warning: {host_key.absolute()}: private key is readable or writable by others (mode 0644)" in proc.stderr
+
+
 def test_export_without_the_group_is_an_error_and_makes_no_host_key(server: Path) -> None:
     """The old README step 2, `-e -p serverpw > ntpkey_iffpar_alice`, run without -s: it looked for this
     machine's name, exported nothing, exited 0 and wrote a host key and certificate for this machine."""
