@@ -20,7 +20,7 @@ from ..keys.cert import build_certificate, parse_certificate
 from ..keys.identity.gq import GqParams
 from ..keys.identity.iff import IffParams
 from ..keys.identity.mv import MvServerKey
-from ..ntptime import NTP_UNIX_OFFSET
+from ..ntptime import NTP_UNIX_OFFSET, ntp_seconds
 from ..wire.extension import MAX_VALLEN, ExtensionError, ExtensionField, Opcode, decode_field
 from . import schemes
 from .errors import AutokeyError, Xevnt, stats_line
@@ -31,10 +31,6 @@ from .signature import sign
 
 YEAR = 365 * 86400
 MAXHOSTNAME = 255
-
-
-def ntp_seconds(unix: float) -> int:
-    return (int(unix) + NTP_UNIX_OFFSET) & 0xFFFFFFFF
 
 
 @dataclass

@@ -60,6 +60,19 @@ def whole_seconds(interval: float) -> int:
     return int((interval + 0.5) // 1)
 
 
+def leaky_bucket(leak: int, interval: int, average: int, minimum: int) -> tuple[int, Limit]:
+    """One packet through ntp_monitor.c's bucket: (new leak, verdict), for a packet `interval` whole seconds
+    after the previous one. Shared by the server's limiter and the client's model of it (engine/pacing.py)."""
+    head = 1 << average
+    limit = NTP_SHIFT * head
+    leak = max(0, leak - interval)
+    if interval + 1 >= minimum and leak + head < limit:
+        return leak + head - HEADWAY_GRACE, Limit.OK
+    if leak < limit:
+        return limit + head, Limit.KOD
+    return leak, Limit.LIMITED
+
+
 @dataclass
 class RestrictTable:
     """Entries plus the rate limiter state; `lookup(address)` returns the flags that apply."""
@@ -128,17 +141,8 @@ class RestrictTable:
         interval = whole_seconds(now - bucket.last)
         bucket.last = now
         bucket.count += 1
-        head = 1 << self.average
-        limit = NTP_SHIFT * head
-        bucket.leak = max(0, bucket.leak - interval)
-        leak = bucket.leak + head
-        if interval + 1 >= self.minimum and leak < limit:
-            bucket.leak = leak - HEADWAY_GRACE
-            return Limit.OK
-        if bucket.leak < limit:
-            bucket.leak = limit + head
-            return Limit.KOD
-        return Limit.LIMITED
+        bucket.leak, verdict = leaky_bucket(bucket.leak, interval, self.average, self.minimum)
+        return verdict
 
     def rate_limited(self, address: str, now: float) -> bool:
         """Account one packet; True when `discard average/minimum` refuse it (with or without a KoD)."""

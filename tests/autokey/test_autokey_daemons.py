@@ -8,7 +8,9 @@ import time
 import pytest
 from autokey_daemons import free_loopback, make_keys, ntpq, pair_configs, start, wait_flags
 
-EXPECTED = {None: 0x87F03, "iff": 0x87F23, "gq": 0x87F43, "mv": 0x87F83}
+from ntpd_py.autokey.flags import full_flags
+
+EXPECTED = {scheme: full_flags(scheme, tai=True) for scheme in (None, "iff", "gq", "mv")}
 
 
 @pytest.mark.slow

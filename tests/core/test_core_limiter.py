@@ -132,3 +132,24 @@ def test_limited_sources_cost_no_authentication():
         host.receive_datagram(request(T0 + i / 100) + tail, SRC, "127.0.0.1", T0 + i / 100)
     assert host.counters["limited"] >= 90
     assert len(calls) <= 10
+
+
+def test_mode6_from_limited_sources_cannot_amplify():
+    """A 12-byte `rv 0` from a source without `noquery` draws a long answer; from a `limited` source the
+    limiter bounds the answers a spoofed victim receives (ntpd 4.2.8 would answer all; ntpsec limits too)."""
+    answer = b"x" * 1340
+    host = make_host(SERVER_CONF + "restrict default limited kod\nrestrict 127.0.0.1\n", "127.0.0.1",
+                     control_handler=lambda data, src, now: [answer])
+    rv0 = bytes([0x16, 2, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0])
+    victim = ("192.0.2.99", 123)
+    sent = 0
+    for i in range(1000):  # 100 spoofed requests a second for 10 s
+        out = host.receive_datagram(rv0, victim, "127.0.0.1", T0 + i / 100)
+        assert all(o.data == answer for o in out)  # never a KoD for mode 6
+        sent += sum(len(o.data) for o in out)
+    assert sent <= 1340 * 2
+    assert host.counters["limited"] >= 998
+    # an exempt monitoring host (no `limited`) is answered every time, as before
+    local = sum(bool(host.receive_datagram(rv0, ("127.0.0.1", 4000 + i), "127.0.0.1", T0 + i / 100))
+                for i in range(50))
+    assert local == 50
