@@ -45,6 +45,7 @@ from .files import (
     header,
     key_file_name,
     link_name,
+    parse_file_name,
 )
 from .identity import IdentityError, gq, iff, mv
 from .pem import private_key_pem
@@ -151,6 +152,19 @@ def installed_group(keysdir: Path) -> str | None:
         groups = {m["group"] for m in map(_CLIENT_PARAMETERS.match, os.listdir(keysdir)) if m is not None}
     except OSError:
         return None
+    return groups.pop() if len(groups) == 1 else None
+
+
+_GROUP_KEYS = ("IFFkey", "GQkey", "MVta")
+
+
+def authority_group(keysdir: Path) -> str | None:
+    """The group whose keys (ntpkey_IFFkey_/GQkey_/MVta_GROUP.<stamp>) `keysdir` holds, when there is one."""
+    try:
+        names = os.listdir(keysdir)
+    except OSError:
+        return None
+    groups = {parsed[1] for parsed in map(parse_file_name, names) if parsed is not None and parsed[0] in _GROUP_KEYS}
     return groups.pop() if len(groups) == 1 else None
 
 
