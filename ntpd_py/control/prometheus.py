@@ -12,11 +12,16 @@ import calendar
 import time
 from dataclasses import dataclass, field
 
-from ..autokey.flags import VERIFY_MASK, CryptoFlag
 from .client import Association, ControlClient, ControlError, Variables
 
 PREFIX = "ntpd_py"
-STEPS = ("CERT", "VRFY", "PROV", "COOK", "AUTO", "SIGN", "LEAP")
+# The verification bits of the flags word as mode 6 shows them (ntp_crypto.h CRYPTO_FLAG_CERT ... _LEAP). control/
+# may not import autokey/ (the import layers), so they are named here; tests/autokey/test_autokey_prometheus.py
+# checks them against autokey.flags.CryptoFlag.
+STEP_BITS = {"CERT": 0x0100, "VRFY": 0x0200, "PROV": 0x0400, "COOK": 0x0800, "AUTO": 0x1000, "SIGN": 0x2000,
+             "LEAP": 0x4000}
+STEPS = tuple(STEP_BITS)
+ALL_STEPS = sum(STEP_BITS.values())
 
 HELP = {
     "up": ("gauge", "1 when the daemon answered the mode-6 queries, 0 otherwise."),
@@ -108,8 +113,8 @@ def render(readings: list[Reading]) -> str:
                       "ident": _unquote(variables.get("ident"))}
             add("autokey_flags", labels, flags)
             for step in STEPS:
-                add("autokey_step", dict(labels, step=step), 1 if flags & CryptoFlag[step] else 0)
-            add("autokey_steps_complete", labels, 1 if flags & VERIFY_MASK == VERIFY_MASK else 0)
+                add("autokey_step", dict(labels, step=step), 1 if flags & STEP_BITS[step] else 0)
+            add("autokey_steps_complete", labels, 1 if flags & ALL_STEPS == ALL_STEPS else 0)
             add("autokey_crypto_errors", labels, _integer(variables.get("crypto_errors")) or 0)
             add("autokey_last_error_code", labels, _integer(variables.get("crypto_event")) or 0)
             reach = _integer(variables.get("reach"))

@@ -43,6 +43,13 @@ def value(samples, name: str, **labels: str) -> float:
     return found[0]
 
 
+def test_prometheus_step_bits_are_autokeys() -> None:
+    from ntpd_py.autokey.flags import VERIFY_MASK, CryptoFlag
+
+    assert prometheus.STEP_BITS == {step: int(CryptoFlag[step]) for step in prometheus.STEPS}
+    assert prometheus.ALL_STEPS == VERIFY_MASK
+
+
 def test_prometheus_render_shows_missing_steps_and_the_last_error() -> None:
     association = Association(assid=101, status=0x9614)
     variables = Variables([("srcadr", "127.0.0.9"), ("host", '"alice"'), ("flags", "0x80321"), ("reach", "377"),
