@@ -12,7 +12,16 @@ import sys
 from pathlib import Path
 
 from ..ntptime import unix_now
-from .keygen import DEFAULT_IDENTITY_BITS, DEFAULT_LIFETIME_DAYS, DEFAULT_MODULUS, KeygenError, KeygenOptions, generate
+from .files import link_name
+from .keygen import (
+    DEFAULT_IDENTITY_BITS,
+    DEFAULT_LIFETIME_DAYS,
+    DEFAULT_MODULUS,
+    KeygenError,
+    KeygenOptions,
+    generate,
+    installed_group,
+)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -71,6 +80,16 @@ def options_from_args(args: argparse.Namespace) -> KeygenOptions:
     )
 
 
+def default_group(options: KeygenOptions, keysdir: Path) -> str | None:
+    """The group a new host of `keysdir` belongs to when none is named: that of the one set of client
+    parameters installed there. Only for a new host key or certificate, so that a renewal keeps its subject."""
+    if options.group is not None or "@" in (options.host or "") or options.host is None:
+        return None
+    if not options.host_key and (keysdir / link_name("cert", options.host)).exists():
+        return None
+    return installed_group(keysdir)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
@@ -79,8 +98,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.imbits < 256 or args.imbits > 4096:
         parser.error("-b: identity modulus must be 256..4096 bits")
     now = args.now if args.now is not None else unix_now()
+    options = options_from_args(args)
+    group = default_group(options, args.keysdir)
+    if group is not None:
+        options.group = group
+        print(f"ntpd-py-keygen: note: group {group!r} taken from the client parameters installed in "
+              f"{args.keysdir} (subject {options.host}@{group}); name it with -s HOST@GROUP or -i GROUP",
+              file=sys.stderr)
     try:
-        result = generate(options_from_args(args), args.keysdir, now)
+        result = generate(options, args.keysdir, now)
     except KeygenError as exc:
         print(f"ntpd-py-keygen: error: {exc}", file=sys.stderr)
         print("ntpd-py-keygen: nothing was written", file=sys.stderr)
