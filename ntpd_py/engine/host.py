@@ -204,7 +204,7 @@ class NtpHost:
         table = RestrictTable(average=int(discard.get("average", DEFAULT_AVERAGE)),
                               minimum=int(discard.get("minimum", DEFAULT_MINIMUM)),
                               monitor_age=int(discard.get("monitor", DEFAULT_MONITOR)), rng=self.rng)
-        table._mru = self.restrict._mru  # SIGHUP keeps the buckets: a reload must not forgive a flood
+        table.keep_buckets(self.restrict)
         for item in config.restricts:
             address = item.address
             if address == "default" and item.ipv == 6:

@@ -148,6 +148,10 @@ class RestrictTable:
         """Account one packet; True when `discard average/minimum` refuse it (with or without a KoD)."""
         return self.monitor(address, now) is not Limit.OK
 
+    def keep_buckets(self, previous: RestrictTable) -> None:
+        """Take over `previous`'s buckets (SIGHUP builds a new table: a reload must not forgive a flood)."""
+        self._mru = previous._mru
+
     def leak(self, address: str) -> int | None:
         """The bucket of `address` in seconds of headway (None when not tracked): for tests and mode 6."""
         bucket = self._mru.get(address)
