@@ -63,14 +63,16 @@ CELLS["iff broadcast: ntpd-py server -> reference broadcastclient"] = (
 # cells that fail because of a daemon bug owned by another helper: key -> reason (strict xfail)
 KNOWN_BUGS: dict[str, str] = {
     "iff broadcast: reference server -> ntpd-py broadcastclient": (
-        "ntpd-py bug (engine/host.py _start_broadcast_volley + autokey/auth.py broadcast path): on a real broadcast "
-        "address the ntpd-py broadcastclient mobilizes at the reference's first broadcast and drops the association "
-        "again, without a volley; it never gets flags (loopback tests use the client's own address as the broadcast "
-        "address, which hides it)"),
+        "ntpd-py bug (daemon/main.py + engine/host.py _start_broadcast_volley): the volley association is "
+        "mobilized with the broadcast packet's header destination (the broadcast address, IP_PKTINFO ipi_addr) as "
+        "its local address, where ntpd uses the receiving interface's address; no volley packet ever leaves "
+        "(sendmsg from a broadcast source fails, counted in send_errors) and the client never gets flags. Loopback "
+        "tests hide it: there the 'broadcast' address is the client's own"),
     "iff broadcast: ntpd-py server -> reference broadcastclient": (
-        "ntpd-py bug (broadcast Autokey on a real broadcast address): the reference broadcastclient counts every "
-        "ntpd-py broadcast `restricted` (ntp_proto.c AM_NEWBCL: not authentic) and never mobilizes; the same "
-        "client configuration mobilizes on a reference broadcaster"),
+        "ntpd-py bug (broadcast association on a wildcard socket): ntpd-py keys its broadcast MACs with source "
+        "0.0.0.0 instead of the interface address the broadcasts leave from (checked on a capture: the MAC "
+        "verifies with 0.0.0.0 -> 10.x.255 only); the reference finds them not authentic, counts them "
+        "`restricted` (ntp_proto.c AM_NEWBCL) and never mobilizes"),
 }
 
 
