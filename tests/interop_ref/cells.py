@@ -52,6 +52,7 @@ class CellSpec:
 @dataclass
 class CellResult:
     spec: CellSpec
+    base: Path | None = None
     wait: FlagsWait | None = None
     kods: int | None = None
     error: str | None = None
@@ -154,7 +155,7 @@ def _collect(result: CellResult, daemons: dict[str, Daemon]) -> None:
 def run_cell(spec: CellSpec, base: Path, after: object = None) -> CellResult:
     """Keys, two namespaces, server, then client; waits until the client holds `want` flags and has
     selected the server. `after(result, lab, server, client)` runs before the daemons stop (renewal...)."""
-    result = CellResult(spec)
+    result = CellResult(spec, base)
     daemons: dict[str, Daemon] = {}
     try:
         server_keys, client_keys, pw = make_keys(spec, base)

@@ -39,6 +39,9 @@ def test_plain_ntp_both_ways_in_namespaces(tmp_path):
         assert not int(_status(py.pid)["CapBnd"], 16) & (1 << 25)
         conf = ref.conf.read_text()
         assert conf.startswith("disable ntp\ndisable kernel\n") and str(tmp_path) in conf
+        # mode 6 inside the namespace: the classic ntpq and the project's own client read the same daemon
+        assert "ntpd 4.2.8p15" in ref.ntpq("rv 0 version")
+        assert a.control_vars(names=["version"])["version"].startswith("ntpd 4.2.8p15")
         # ntpd-py selects the reference server ...
         assert wait_until(lambda: (x := py.assoc_for(a.addr)) and x.condition == "sys.peer", 40, 0.5), py.log()
         # ... and a reference client selects the ntpd-py server
