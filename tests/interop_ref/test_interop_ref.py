@@ -6,7 +6,7 @@ selected the server (sys.peer). Seconds to full flags per cell are printed at th
 
 Key files cross over on purpose (cell names say who made which: server, client host key, client parameters):
 - ntpd-py-keygen's files loaded by the reference: authorities served by the reference, client keys and
-  parameters of reference clients;
+  parameters of reference clients, and for every scheme a reference pair with nothing but ntpd-py-keygen's files;
 - the reference ntp-keygen's files loaded by ntpd-py: authorities served by ntpd-py (IFF, GQ, TC, PC: stock MV
   files cannot serve, ntp-keygen never writes ntpkey_mvkey), client host keys of ntpd-py clients, stock GQ
   parameters; stock PKCS#8 IFF and MV parameters are refused with a message (asserted below);
@@ -49,6 +49,9 @@ CELLS: dict[str, tuple[CellSpec, object]] = {}
 for _scheme in SCHEMES:
     CELLS[f"{_scheme}: reference server <- ntpd-py client"] = (_ref_server(_scheme), None)
     CELLS[f"{_scheme}: ntpd-py server <- reference client"] = (_py_server(_scheme), None)
+    # every file by ntpd-py-keygen, both ends the reference: the generator alone against the reference
+    CELLS[f"{_scheme}: reference server <- reference client, every file by ntpd-py-keygen"] = (
+        CellSpec(_scheme, "ref", "ref"), None)
 STOCK = {
     "iff": CellSpec("iff", "ref", "py", server_keys="ref", client_keys="ref", params_keys="ref", timeout=15),
     "mv": CellSpec("mv", "ref", "py", server_keys="py", client_keys="ref", params_keys="ref", timeout=15),
@@ -84,12 +87,12 @@ def results(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureReq
     base: Path = tmp_path_factory.mktemp("interop_ref")
     out = run_cells(CELLS, base)
     lines = ["", "interop with reference ntpd 4.2.8p15: seconds from client start (minpoll 3 maxpoll 4)",
-             f"{'cell':<66}{'flags':>9}{'full':>7}{'sys.peer':>9}{'KoD':>5}"]
+             f"{'cell':<76}{'flags':>9}{'full':>7}{'sys.peer':>9}{'KoD':>5}"]
     for key, r in out.items():
         flags = f"0x{r.wait.flags:x}" if r.wait and r.wait.flags is not None else "-"
         full = f"{r.full_at:.1f}" if r.full_at is not None else "-"
         sel = f"{r.selected_at:.1f}" if r.selected_at is not None else "-"
-        lines.append(f"{key:<66}{flags:>9}{full:>7}{sel:>9}{r.kods if r.kods is not None else '-':>5}")
+        lines.append(f"{key:<76}{flags:>9}{full:>7}{sel:>9}{r.kods if r.kods is not None else '-':>5}")
     capture = request.config.pluginmanager.get_plugin("capturemanager")
     if capture is not None:
         with capture.global_and_fixture_disabled():
