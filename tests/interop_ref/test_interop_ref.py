@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 import keysets as ks
-from cells import CellResult, CellSpec, renew_then_wait, run_cells
+from cells import PRODUCTION_RESTRICT, CellResult, CellSpec, renew_then_wait, run_cells
 from keysets import subject
 from refntpd import require_ref
 
@@ -58,6 +58,10 @@ STOCK = {
 }
 for _scheme, _spec in STOCK.items():
     CELLS[f"{_scheme}: stock PKCS#8 parameters refused by an ntpd-py client"] = (_spec, None)
+PRODUCTION_PY = "iff: reference server with `limited` <- ntpd-py client"
+PRODUCTION_REF = "iff: reference server with `limited` <- reference client"
+CELLS[PRODUCTION_PY] = (CellSpec("iff", "ref", "py", restrict=PRODUCTION_RESTRICT), None)
+CELLS[PRODUCTION_REF] = (CellSpec("iff", "ref", "ref", restrict=PRODUCTION_RESTRICT), None)
 RENEWAL = "iff: renewal with SIGHUP on an ntpd-py server <- reference client"
 CELLS[RENEWAL] = (CellSpec("iff", "py", "ref"), renew_then_wait())
 CELLS["iff broadcast: reference server -> ntpd-py broadcastclient"] = (
@@ -158,3 +162,12 @@ def test_sighup_renewal_keeps_the_reference_client(results: dict[str, CellResult
     assert extra.get("served_new"), f"server still serves {extra.get('cert_after')}, not {extra.get('new_cert')}"
     after = extra["after_hup"]
     assert after.ok and after.selected_at is not None, f"after SIGHUP: {after}\n{result.explain()}"
+
+
+def test_welcome_behind_a_production_server(results: dict[str, CellResult]) -> None:
+    """Behind `restrict default kod notrap nomodify nopeer noquery limited` the ntpd-py client reaches full flags
+    without a single kiss (test_full_flags_and_selected checks KoD = 0), and no later than the reference
+    client against the same server with the same polls, in the same run."""
+    ours, reference = results[PRODUCTION_PY], results[PRODUCTION_REF]
+    assert ours.full_at is not None and reference.full_at is not None, (ours.explain(), reference.explain())
+    assert ours.full_at <= reference.full_at, (ours.full_at, reference.full_at)
