@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import keysets as ks
-from refntpd import FULL_FLAGS, TAI, Daemon, prepare_binaries, FlagsWait, Host, Lab, leap_file, wait_until
+from refntpd import FULL_FLAGS, TAI, Daemon, FlagsWait, Host, Lab, leap_file, prepare_binaries, wait_until
 
 SCHEMES = ("iff", "gq", "mv", "tc", "pc")
 PRODUCTION_RESTRICT = "restrict default kod notrap nomodify nopeer noquery limited\n"

@@ -19,10 +19,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 import keysets as ks
+import pytest
 from cells import PRODUCTION_RESTRICT, CellResult, CellSpec, renew_then_wait, run_cells
-from keysets import subject
 from refntpd import require_ref
 
 pytestmark = [pytest.mark.interop, pytest.mark.slow]
@@ -127,8 +126,8 @@ def test_subjects_carry_the_group(results: dict[str, CellResult]) -> None:
     checked = set()
     for key, result in results.items():
         assert result.base is not None
-        client = subject(result.base / "client" / "keys" / f"ntpkey_cert_{ks.CLIENT}")
-        server = subject(result.base / "server" / "keys" / f"ntpkey_cert_{ks.SERVER}")
+        client = ks.subject(result.base / "client" / "keys" / f"ntpkey_cert_{ks.CLIENT}")
+        server = ks.subject(result.base / "server" / "keys" / f"ntpkey_cert_{ks.SERVER}")
         want_client = "alice@grp" if result.spec.scheme == "pc" else "bob@grp"
         assert server.endswith("CN = alice@grp") and client.endswith(f"CN = {want_client}"), (key, server, client)
         checked.add((result.spec.server_keys, result.spec.client_keys))
