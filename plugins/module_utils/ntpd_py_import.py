@@ -15,6 +15,11 @@ import traceback
 
 NTPD_PY_ROLE = "autokey.ntp.ntpd_py"
 
+# Re-exported for the backends and modules (imported once, here).
+__all__ = ["IMPORT_ERROR", "NTPD_PY_ROLE", "autokey_errors", "autokey_flags", "check_ntpd_py", "control_client",
+           "fail_if_missing", "key_cert", "key_files", "key_pem", "key_store", "keygen", "missing_ntpd_py_message",
+           "symmetric"]
+
 try:
     from ntpd_py.autokey import errors as autokey_errors
     from ntpd_py.autokey import flags as autokey_flags

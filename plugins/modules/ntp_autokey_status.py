@@ -78,11 +78,11 @@ EXAMPLES = r"""
     timeout: 300
   register: autokey
 
-- name: Check one GQ server association of a client
+- name: Check only the association with one server, once
   autokey.ntp.ntp_autokey_status:
     host: 127.0.0.1
     associations: [192.0.2.10]
-    expect_flags: "0x87f41"
+    expect_flags: "0x87f21"
 
 - name: Show the flags
   ansible.builtin.debug:

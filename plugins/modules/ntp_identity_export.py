@@ -125,9 +125,9 @@ EXAMPLES = r"""
     keysdir: /etc/ntp/keys
     host: alice
     group: GR1
-    scheme: gq
+    scheme: iff
     password: "{{ vault_gr1_server_password }}"
-  register: gr1_gq_export
+  register: gr1_iff_export
   no_log: true
 """
 

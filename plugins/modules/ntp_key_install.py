@@ -80,12 +80,13 @@ seealso:
 """
 
 EXAMPLES = r"""
-- name: Install the IFF parameters of group GR1 exported by its trusted authority
+- name: Install the IFF parameters of group GR1 that its trusted authority published (fetched to ./publish)
   autokey.ntp.ntp_key_install:
     keysdir: /etc/ntp/keys
-    content: "{{ hostvars['gr1-authority'].gr1_export.content }}"
+    content: "{{ lookup('autokey.ntp.ntp_identity', 'GR1', publish_dir=playbook_dir ~ '/publish', scheme='iff').content }}"
     owner: root
     mode: "0600"
+  no_log: true
 
 - name: Install the leap-seconds file and its ntpkey_leap link
   autokey.ntp.ntp_key_install:

@@ -144,10 +144,11 @@ EXAMPLES = r"""
     identity: [iff]
     password: "{{ vault_gr1_server_password }}"
 
-- name: A member's host key and certificate, renewed when it expires within 30 days
+- name: A member's host key and certificate (subject bob@GR1), renewed when it expires within 30 days
   autokey.ntp.ntp_keygen:
     keysdir: /etc/ntp/keys
     host: bob
+    group: GR1
     password: "{{ vault_client_password }}"
     renew_before_days: 30
   register: keys
@@ -156,6 +157,7 @@ EXAMPLES = r"""
   autokey.ntp.ntp_keygen:
     keysdir: /etc/ntp/keys
     host: bob
+    group: GR1
     password: "{{ vault_client_password_new }}"
     previous_password: "{{ vault_client_password }}"
 

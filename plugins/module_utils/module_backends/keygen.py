@@ -153,15 +153,21 @@ class KeysDirectory:
                 found[self.link_name(piece)] = target
         return found
 
-    def private_files(self) -> dict[str, str]:
-        """The distinct files behind this host's private-key links (host, sign, group identity keys): file -> link."""
-        names = [ntpd.key_files.link_name(kind, self.host) for kind in PRIVATE_HOST_KINDS]
-        names += [ntpd.key_files.link_name(kind, self.group) for kind in PRIVATE_GROUP_KINDS]
-        files: dict[str, str] = {}
-        for name in names:
+    def private_files(self) -> dict[str, tuple[str, bool]]:
+        """The distinct files behind this host's private-key links: file -> (link, managed).
+
+        The host and sign keys, and the group's identity keys when this run manages them (`identity`), are
+        managed: one that opens with no password given is an error. Group keys installed from elsewhere (a group
+        server's copy of the group key) are re-encrypted when they open with the previous password, else left.
+        """
+        names = [(ntpd.key_files.link_name(kind, self.host), True) for kind in PRIVATE_HOST_KINDS]
+        names += [(ntpd.key_files.link_name(kind, self.group), bool(self.params["identity"]))
+                  for kind in PRIVATE_GROUP_KINDS]
+        files: dict[str, tuple[str, bool]] = {}
+        for name, managed in names:
             path = os.path.join(self.keysdir, name)
             if os.path.exists(path):
-                files.setdefault(os.path.realpath(path), name)
+                files.setdefault(os.path.realpath(path), (name, managed))
         return files
 
     def certificate(self):
@@ -227,7 +233,7 @@ class KeygenBackend:
         """
         previous, password = self.params.get("previous_password"), self.params["password"]
         self.to_reencrypt = []
-        for path, link in self.directory.private_files().items():
+        for path, (link, managed) in self.directory.private_files().items():
             try:
                 if opens_with(path, password):
                     continue
@@ -236,6 +242,8 @@ class KeygenBackend:
                     continue
             except ntpd.key_files.KeyFileError:
                 continue  # unreadable: the inspection reports it
+            if not managed:
+                continue
             raise WrongPassword("%s (%s): opens with neither password nor previous_password" % (path, link)
                                 if previous is not None
                                 else "%s (%s): wrong password or corrupt key (decryption failed)" % (path, link))
