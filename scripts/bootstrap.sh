@@ -74,6 +74,8 @@ on_signal() {
 
 apt_packages() {
   local want=(ntpsec iproute2 util-linux tcpdump libcap2 libedit2 libgnutls30 libnettle8 libseccomp2 ca-certificates openssl)
+  # The fleet scenario (molecule/fleet): a Debian root by debootstrap, booted with systemd-nspawn.
+  want+=(debootstrap systemd-container)
   local missing=()
   for p in "${want[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p"); done
   if [ ${#missing[@]} -gt 0 ]; then

@@ -137,6 +137,8 @@ def pid_is_nspawn(pid: int) -> bool:
 
 def up(args: argparse.Namespace) -> None:
     state: Path = args.state
+    if os.geteuid() != 0:
+        raise SystemExit("fleet: needs root (network namespaces, overlay mounts, systemd-nspawn)")
     if state_file(state).exists():
         raise SystemExit(f"fleet: {state_file(state)} exists: run `fleet.py down --state {state}` first")
     hosts = dict(h.split("=", 1) for h in args.host)

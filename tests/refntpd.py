@@ -34,6 +34,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -78,24 +79,36 @@ def require_ref() -> Path:
         if IN_CI:
             pytest.fail(f"{missing} is required in CI (CI=true) but missing")
         pytest.skip(f"{missing} not available: the reference interop tests need ../shared/ref-ntpd")
+    prepare_binaries()
     return REF_DIR
 
 
+def prepare_binaries() -> None:
+    """Copy every reference program before threads start daemons (a copy still open for writing in a forked
+    child makes exec fail with ETXTBSY)."""
+    for name in ("ntpd", "ntpd-gqfix", "ntp-keygen", "ntpq"):
+        ref_binary(name)
+
+
 _bin_dir: Path | None = None
+_bin_lock = threading.Lock()
 
 
 def ref_binary(name: str) -> Path:
     """A private copy of a reference program under a name of its own (ntpd -> ntpd-ref, ntpd-gqfix ->
     ntpd-ref-gqfix, ntp-keygen -> ntp-keygen-ref, ntpq -> ntpq-ref)."""
     global _bin_dir
-    if _bin_dir is None:
-        _bin_dir = Path(tempfile.mkdtemp(prefix=f"ntpd-ref-bin-{os.getpid()}-"))
-    own = {"ntpd": "ntpd-ref", "ntpd-gqfix": "ntpd-ref-gqfix"}.get(name, f"{name}-ref")
-    target = _bin_dir / own
-    if not target.exists():
-        shutil.copy2(REF_DIR / name, target)
-        target.chmod(0o755)
-    return target
+    with _bin_lock:  # cells start in threads: copy once, atomically (exec of a half-written copy: ETXTBSY)
+        if _bin_dir is None:
+            _bin_dir = Path(tempfile.mkdtemp(prefix=f"ntpd-ref-bin-{os.getpid()}-"))
+        own = {"ntpd": "ntpd-ref", "ntpd-gqfix": "ntpd-ref-gqfix"}.get(name, f"{name}-ref")
+        target = _bin_dir / own
+        if not target.exists():
+            partial = _bin_dir / f".{own}.partial"
+            shutil.copy2(REF_DIR / name, partial)
+            partial.chmod(0o755)
+            partial.rename(target)
+        return target
 
 
 def ref_keygen(args: list[str], cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -468,5 +481,5 @@ def ref_lab() -> Iterator[Callable[[int], Lab]]:
 
 
 __all__ = ["Assoc", "Daemon", "FULL_FLAGS", "FlagsWait", "Host", "Lab", "PyDaemon", "REF_DIR", "RefDaemon",
-           "RefMissing", "TAI", "leap_file", "parse_vars", "ref_available", "ref_binary", "ref_keygen", "ref_lab",
+           "RefMissing", "TAI", "leap_file", "parse_vars", "prepare_binaries", "ref_available", "ref_binary", "ref_keygen", "ref_lab",
            "require_ref", "wait_until"]

@@ -148,8 +148,9 @@ def key_permission_problems(config: NtpConfig, *, keys_file: bool = True) -> lis
     return problems
 
 
-def _socket_inodes(address: str, port: int) -> set[str]:
-    """Inodes of UDP sockets bound to `address` (or its family's wildcard) and `port`, from /proc/net/udp[6]."""
+def _socket_inodes(address: str, port: int, *, exact: bool = False) -> set[str]:
+    """Inodes of UDP sockets bound to `address` (or, unless `exact`, its family's wildcard) and `port`, from
+    /proc/net/udp[6]."""
     v6 = ":" in address
     packed = socket.inet_pton(socket.AF_INET6 if v6 else socket.AF_INET, address)
     wildcard = bytes(len(packed))
@@ -158,6 +159,8 @@ def _socket_inodes(address: str, port: int) -> set[str]:
         wanted = {"".join(w[::-1].hex().upper() for w in words), "0" * 32}
     else:
         wanted = {packed[::-1].hex().upper(), wildcard.hex().upper()}
+    if exact:
+        wanted = {w for w in wanted if set(w) != {"0"}} if address not in WILDCARDS else {"0" * (32 if v6 else 8)}
     inodes = set()
     try:
         lines = Path(f"/proc/net/udp{'6' if v6 else ''}").read_text().splitlines()[1:]
@@ -172,9 +175,9 @@ def _socket_inodes(address: str, port: int) -> set[str]:
     return inodes
 
 
-def describe_owner(address: str, port: int) -> str | None:
+def describe_owner(address: str, port: int, *, exact: bool = False) -> str | None:
     """"process PID (COMMAND, pidfile FILE)" for the process holding `address`:`port`, where /proc tells."""
-    inodes = {f"socket:[{inode}]" for inode in _socket_inodes(address, port)}
+    inodes = {f"socket:[{inode}]" for inode in _socket_inodes(address, port, exact=exact)}
     if not inodes:
         return None
     for proc in Path("/proc").iterdir():
@@ -528,25 +531,44 @@ class Daemon:
             raise DaemonError(f"{self.config_path}: the `interface` rules leave no address to listen on")
 
     def _bind(self, address: str, port: int) -> socket.socket:
+        """A socket on `address`:`port`, never sharing that exact pair with another process.
+
+        A specific address is bound without SO_REUSEADDR, so a second daemon cannot take it over. A wildcard
+        socket carries SO_REUSEADDR (as ntpd's do), so that daemons on specific addresses can live beside it
+        (the kernel gives each datagram to the most specific socket); a second wildcard on the same port is
+        refused from /proc/net/udp before binding. A specific address under someone's wildcard is bound with
+        SO_REUSEADDR too: it is ours alone, the wildcard keeps the rest."""
         family = socket.AF_INET6 if ":" in address else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_DGRAM)
-        # no SO_REUSEADDR: with it a second daemon could bind the same address and take its traffic
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
-            if "%" in address:  # IPv6 link-local: bind with its interface's scope
-                sock.bind(socket.getaddrinfo(address, port, family, socket.SOCK_DGRAM)[0][4])
-            else:
-                sock.bind((address, port))
-        except OSError as exc:
-            sock.close()
-            if exc.errno == errno.EADDRINUSE:
-                owner = describe_owner(address.split("%", 1)[0], port)
-                raise DaemonError(f"{self.config_path}: {address} port {port} is already being served"
-                                  f"{' by ' + owner if owner else ''}; not starting a second daemon on it "
-                                  f"(stop that one, or give this one another `interface listen` address)") from None
-            raise DaemonError(f"{self.config_path}: cannot bind {address} port {port}: {exc.strerror}") from None
-        return sock
+        plain = address.split("%", 1)[0]
+        wildcard = address in WILDCARDS
+        if wildcard and _socket_inodes(plain, port, exact=True):
+            raise self._in_use(address, port)
+        for reuse in ((True,) if wildcard else (False, True)):
+            sock = socket.socket(family, socket.SOCK_DGRAM)
+            if reuse:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+                if "%" in address:  # IPv6 link-local: bind with its interface's scope
+                    sock.bind(socket.getaddrinfo(address, port, family, socket.SOCK_DGRAM)[0][4])
+                else:
+                    sock.bind((address, port))
+                return sock
+            except OSError as exc:
+                sock.close()
+                if exc.errno != errno.EADDRINUSE:
+                    raise DaemonError(f"{self.config_path}: cannot bind {address} port {port}: {exc.strerror}") from None
+                if wildcard or _socket_inodes(plain, port, exact=True):
+                    raise self._in_use(address, port) from None
+                # only a wildcard holds the port: share it, keeping our address to ourselves
+        raise self._in_use(address, port)
+
+    def _in_use(self, address: str, port: int) -> DaemonError:
+        owner = describe_owner(address.split("%", 1)[0], port, exact=True) or describe_owner(address.split("%", 1)[0], port)
+        return DaemonError(f"{self.config_path}: {address} port {port} is already being served"
+                           f"{' by ' + owner if owner else ''}; not starting a second daemon on it "
+                           f"(stop that one, or give this one another `interface listen` address)")
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()

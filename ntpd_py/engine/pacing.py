@@ -3,9 +3,9 @@
 A server with `restrict ... limited` (the usual production line) runs ntp_monitor.c's leaky bucket on every
 packet from our address (engine/restrict.py: `leaky_bucket`). The client runs the same bucket on its own
 sends, with ntpd's default `discard` parameters (average 3, minimum 2), and holds a packet back until the
-server's bucket would take it with a margin of one headway to spare. Sends are placed on whole seconds
-after the previous one, so the server's rounding to the nearest second has half a second either way for
-network and scheduling jitter. A RATE kiss means the server's bucket is full: the model fills too, and the
+server's bucket would take it with a margin of one headway to spare. ntpd rounds each interval to the
+nearest second, so a packet n - 0.5 s after the previous one already counts as n seconds; sends are placed
+a quarter second later than that, which network and scheduling jitter cannot undo on any sane path. A RATE kiss means the server's bucket is full: the model fills too, and the
 client waits until it has drained.
 
 The cost is nothing for ordinary polling (64 s, or iburst's 2 s volley); it spaces the Autokey steps, which
@@ -18,7 +18,8 @@ from dataclasses import dataclass
 
 from .restrict import DEFAULT_AVERAGE, DEFAULT_MINIMUM, NTP_SHIFT, Limit, leaky_bucket, whole_seconds
 
-MIN_SPACING = 1  # whole seconds between two packets to one server (ntpd's minimum 2 with its 1-s grace)
+MIN_INTERVAL = 1  # whole seconds between two packets, as ntpd counts them (its minimum 2 with the 1-s grace)
+JITTER_MARGIN = 0.25  # ntpd rounds to the nearest second: n - 0.5 s already counts as n; a quarter more for jitter
 MARGIN_HEADWAYS = 1  # keep this many headways free in the server's bucket
 MAX_AVERAGE = 10  # a kiss asking for more is a poll request, not a bucket size (RATE backs the poll off)
 TIMER_SLACK = 0.05  # a timer that fires this early still sends (the server rounds with 0.5 s to spare)
@@ -42,8 +43,8 @@ class ServerPacer:
             return 0.0
         head = 1 << self.average
         # whole seconds needed: the minimum (with ntpd's grace) and enough drain to stay below our limit
-        need = max(MIN_SPACING, self.minimum - 1, self.leak + head - self._limit() + 1)
-        wait = self.last + need - now
+        need = max(MIN_INTERVAL, self.minimum - 1, self.leak + head - self._limit() + 1)
+        wait = self.last + need - 0.5 + JITTER_MARGIN - now
         return 0.0 if wait < TIMER_SLACK else wait
 
     def sent(self, now: float) -> None:
@@ -65,4 +66,4 @@ class ServerPacer:
         self.leak = NTP_SHIFT * head + head
 
 
-__all__ = ["ServerPacer", "MIN_SPACING", "MARGIN_HEADWAYS"]
+__all__ = ["ServerPacer", "MIN_INTERVAL", "JITTER_MARGIN", "MARGIN_HEADWAYS"]

@@ -20,6 +20,7 @@ from .keygen import (
     KeygenError,
     KeygenOptions,
     generate,
+    authority_group,
     installed_group,
 )
 
@@ -80,14 +81,21 @@ def options_from_args(args: argparse.Namespace) -> KeygenOptions:
     )
 
 
-def default_group(options: KeygenOptions, keysdir: Path) -> str | None:
-    """The group a new host of `keysdir` belongs to when none is named: that of the one set of client
-    parameters installed there. Only for a new host key or certificate, so that a renewal keeps its subject."""
-    if options.group is not None or "@" in (options.host or "") or options.host is None:
+def default_group(options: KeygenOptions, keysdir: Path) -> tuple[str, str] | None:
+    """(group, where it came from) when none is named and `keysdir` says which: for an export (-e), the one
+    group whose keys the directory holds; for a new host key or certificate, the one group whose client
+    parameters are installed (a renewal keeps its subject)."""
+    if options.group is not None or "@" in (options.host or ""):
+        return None
+    if options.export:
+        group = authority_group(keysdir)
+        return (group, "the group keys in") if group is not None else None
+    if options.host is None:
         return None
     if not options.host_key and (keysdir / link_name("cert", options.host)).exists():
         return None
-    return installed_group(keysdir)
+    group = installed_group(keysdir)
+    return (group, "the client parameters installed in") if group is not None else None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -99,12 +107,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("-b: identity modulus must be 256..4096 bits")
     now = args.now if args.now is not None else unix_now()
     options = options_from_args(args)
-    group = default_group(options, args.keysdir)
-    if group is not None:
-        options.group = group
-        print(f"ntpd-py-keygen: note: group {group!r} taken from the client parameters installed in "
-              f"{args.keysdir} (subject {options.host}@{group}); name it with -s HOST@GROUP or -i GROUP",
-              file=sys.stderr)
+    found = default_group(options, args.keysdir)
+    if found is not None:
+        options.group, origin = found
+        subject = f" (subject {options.host}@{options.group})" if options.host and not options.export else ""
+        print(f"ntpd-py-keygen: note: group {options.group!r} taken from {origin} {args.keysdir}{subject}; "
+              f"name it with -s HOST@GROUP or -i GROUP", file=sys.stderr)
     try:
         result = generate(options, args.keysdir, now)
     except KeygenError as exc:

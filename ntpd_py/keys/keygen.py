@@ -45,10 +45,11 @@ from .files import (
     header,
     key_file_name,
     link_name,
+    parse_file_name,
 )
 from .identity import IdentityError, gq, iff, mv
 from .pem import private_key_pem
-from .permissions import directory_problems
+from .permissions import directory_problems, permission_problems
 from .store import load_certificate_file, load_identity_file, load_key_file, load_mv_authority, read_private_keys
 
 DEFAULT_MODULUS = 2048
@@ -154,6 +155,19 @@ def installed_group(keysdir: Path) -> str | None:
     return groups.pop() if len(groups) == 1 else None
 
 
+_GROUP_KEYS = ("IFFkey", "GQkey", "MVta")
+
+
+def authority_group(keysdir: Path) -> str | None:
+    """The group whose keys (ntpkey_IFFkey_/GQkey_/MVta_GROUP.<stamp>) `keysdir` holds, when there is one."""
+    try:
+        names = os.listdir(keysdir)
+    except OSError:
+        return None
+    groups = {parsed[1] for parsed in map(parse_file_name, names) if parsed is not None and parsed[0] in _GROUP_KEYS}
+    return groups.pop() if len(groups) == 1 else None
+
+
 def _names(options: KeygenOptions) -> _Names:
     system = socket.gethostname()
     host = options.host or system
@@ -253,6 +267,8 @@ def generate(options: KeygenOptions, keysdir: str | os.PathLike[str], now: float
     result = KeygenResult([], {}, stamp, None)
     names = _names(options)
     read_pw, write_pw, export_pw = _passwords(options, keysdir, names, result.notes)
+    for problem in permission_problems(keysdir.absolute()):  # private keys others may read: said, not refused
+        result.notes.append(f"warning: {problem}")
     for leftover in clean_stale_temporaries(keysdir.absolute(), now):
         result.notes.append(f"note: removed {leftover}, left behind by an interrupted run")
     run = _Run(options, keysdir, now, names, stamp, read_pw, write_pw, export_pw, KeySetWriter(keysdir), result,

@@ -21,9 +21,9 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-sys.path.insert(0, str(Path(__file__).parent.parent / "keys"))
+sys.path.insert(0, str(Path(__file__).parent.parent))
 from autokey_daemons import free_loopback, ntpq, read_flags, start, wait_flags  # noqa: E402
-from refpair import RefPair, require_reference  # noqa: E402
+from refntpd import Lab, require_ref  # noqa: E402
 
 from ntpd_py.autokey.host import AutokeyHost, HostCredentials, IdentityKeys, group_of  # noqa: E402
 from ntpd_py.keys.keygen import KeygenOptions, generate  # noqa: E402
@@ -123,19 +123,22 @@ def test_server_with_a_group_declines_a_client_without_one(tmp_path: Path) -> No
 @pytest.mark.interop
 def test_server_with_a_group_declines_the_reference_client_without_one(tmp_path: Path) -> None:
     """The reference client `carl` (no group) asks ntpd-py's alice@grp: declined, counted, never answered."""
-    require_reference()
-    dirs = _keys(tmp_path)
-    with RefPair(tmp_path) as pair:
-        pair.start_py(0, dirs["alice"], "server 127.127.1.0\nfudge 127.127.1.0 stratum 5\n"
-                                         "crypto host alice pw serverpw\nrestrict default")
-        pair.start_ref(1, dirs["carl"], f"tos orphan 10\ntos orphanwait 1\nrestrict default\ncrypto host carl pw "
-                                        f"clientpw\nserver {pair.addr[0]} iburst autokey ident grp minpoll 3 maxpoll 4")
+    require_ref()
+    dirs = _keys(tmp_path)  # each tmp_path/NAME/keys: the launcher's keysdir for workdir tmp_path/NAME
+    with Lab(2) as lab:
+        server, client = lab.hosts
+        alice = server.start_py(dirs["alice"].parent, "server 127.127.1.0\nfudge 127.127.1.0 stratum 5\n"
+                                                      "crypto host alice pw serverpw\nrestrict default\n")
+        carl = client.start_ref(dirs["carl"].parent, f"tos orphan 10\ntos orphanwait 1\nrestrict default\n"
+                                                     f"crypto host carl pw clientpw\n"
+                                                     f"server {server.addr} iburst autokey ident grp minpoll 3 maxpoll 4\n")
         deadline = time.monotonic() + 30
         count = 0
         while time.monotonic() < deadline and count == 0:
-            text = pair.ntpq(0, "rv 0 ss_declined")
+            text = alice.ntpq("rv 0 ss_declined")
             count = declined(text) if "ss_declined=" in text else 0
             time.sleep(0.5)
-        assert count > 0, pair.ntpq(0, "rv 0")
-        flags = pair.flags(1)
+        assert count > 0, alice.ntpq("rv 0")
+        assoc = carl.assoc_for(server.addr)
+        flags = assoc.flags if assoc is not None else None
         assert flags is None or not flags & CERT, hex(flags)

@@ -144,9 +144,12 @@ def test_renewal_along_the_trail_recovers_with_sighup_only(tmp_path, vectors, or
             if order == "server-first":
                 time.sleep(0.3)
         _wait_reloaded(daemons, reloads + 1)
-        flags, elapsed, seen = wait_flags(c1.addr, FULL, 20)
+        # seconds after the first handshake, the exchange repeats within the server's rate limit as ntpd's limiter
+        # would count it (engine/pacing.py; its bucket drains in at most 72 s): about 40 s here, where a monthly
+        # renewal, long after the last handshake, takes a few seconds
+        flags, elapsed, seen = wait_flags(c1.addr, FULL, 80)
         assert flags == FULL, (seen, _diagnostics(daemons))
-        assert elapsed < 15, seen
+        assert elapsed < 75, seen
         assert [d.proc.pid for d in daemons] == pids and all(d.proc.poll() is None for d in daemons)
         assert wait_flags(srv.addr, FULL_TA, 5)[0] == FULL_TA
         _wait_stats(c1, "sign gr1-c1@GR1 gr1-srv@GR1", 2)

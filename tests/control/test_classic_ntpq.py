@@ -8,8 +8,8 @@ differ naturally (uptime, counters, stratum), so the test compares each command'
 - tables (peers, lpeers, opeers, apeers, associations, mrulist): headers and columns per row;
 - errors (cv without a clock): the same message.
 
-The reference runs in a network namespace of its own (it binds every address), without CAP_SYS_TIME, with
-`disable ntp` and `disable kernel`, under its own process name, stopped by its PID. Both daemons have one
+The reference runs in a network namespace of tests/refntpd.py (it binds every address), without CAP_SYS_TIME,
+with `disable ntp` and `disable kernel`, under its own process name, stopped by its PID. Both daemons have one
 unreachable server association, so their tables have the same rows. Required when CI=true (a missing
 reference is a failure), skipped with the reason elsewhere.
 """
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -30,9 +29,8 @@ from typing import Iterator
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent.parent))
-from conftest import IN_CI, ROOT, free_loopback, safe_cmd  # noqa: E402
-
-REF_DIR = Path(os.environ.get("NTPD_PY_REF_NTPD", ROOT.parent / "shared" / "ref-ntpd"))
+from conftest import ROOT, free_loopback, safe_cmd  # noqa: E402
+from refntpd import REF_DIR, Lab, require_ref  # noqa: E402
 
 # ntpq commands whose output is "label: value" lines
 REPORTS = ["sysinfo", "sysstats", "iostats", "authinfo", "monstats", "kerninfo", "timerstats", "pstats &1"]
@@ -46,20 +44,6 @@ ERRORS = ["cv", "clockvar"]
 AUTHENTICATED = ["ifstats", "reslist"]
 KEYS = "1 MD5 secret-md5\n"
 AUTH = ["keyid 1", "passwd secret-md5"]
-
-
-def _require_reference() -> None:
-    missing = None
-    if not all(os.access(REF_DIR / name, os.X_OK) for name in ("ntpd", "ntpq")):
-        missing = f"the reference ntpd/ntpq 4.2.8p15 at {REF_DIR}"
-    elif shutil.which("ip") is None or shutil.which("setpriv") is None:
-        missing = "ip (iproute2) and setpriv (util-linux)"
-    elif os.geteuid() != 0:
-        missing = "root (a network namespace for the reference ntpd)"
-    if missing:
-        if IN_CI:
-            pytest.fail(f"{missing} is required in CI (CI=true) but missing")
-        pytest.skip(f"{missing} not available: the classic-ntpq side-by-side test needs it")
 
 
 def _wait(predicate, timeout: float) -> bool:
@@ -87,50 +71,25 @@ class Side:
         return subprocess.run(argv, capture_output=True, text=True, timeout=20, stdin=subprocess.DEVNULL)
 
 
-def _stop(proc: subprocess.Popen | None, pidfile: Path | None = None) -> None:
-    """Stop what we started, by its PID (the reference daemonizes under ip netns exec only with -n off:
-    we keep it in the foreground, so the Popen PID is the setpriv'd ntpd's own)."""
-    if proc is None:
-        return
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Side]:
-    _require_reference()
+    """The reference in a namespace of tests/refntpd.py's Lab, its server the lab's other (silent) host."""
+    require_ref()
     work = tmp_path_factory.mktemp("refntpd")
-    binary = work / "ntpd-ref"  # its own process name: nothing mistakes it for a system ntpd
-    shutil.copy2(REF_DIR / "ntpd", binary)
-    conf = work / "ntp.conf"
-    (work / "ntp.keys").write_text(KEYS)
-    conf.write_text(f"disable ntp\ndisable kernel\ntos orphan 5\ntos orphanwait 1\nrestrict default\n"
-                    f"server 10.99.0.2 iburst\ndriftfile {work}/drift\nstatsdir {work}/\n"
-                    f"keys {work}/ntp.keys\ntrustedkey 1\ncontrolkey 1\n")
-    netns = f"ntpdpyq{os.getpid()}"
-    subprocess.run(["ip", "netns", "add", netns], check=True)
-    proc = None
-    try:
-        subprocess.run(["ip", "netns", "exec", netns, "ip", "link", "set", "lo", "up"], check=True)
-        proc = subprocess.Popen(["ip", "netns", "exec", netns, *safe_cmd(
-            [str(binary), "-4", "-n", "-c", str(conf), "-l", str(work / "log"), "-p", str(work / "pid")])],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        side = Side("reference", "127.0.0.1", netns)
-        assert _wait(lambda: "1 " in side.ntpq("as").stdout, 15), (work / "log").read_text()
+    (work / "keys").mkdir()
+    (work / "keys" / "ntp.keys").write_text(KEYS)
+    with Lab(2) as lab:
+        host, silent = lab.hosts
+        daemon = host.start_ref(work, f"tos orphan 5\ntos orphanwait 1\nrestrict default\nserver {silent.addr} "
+                                      f"iburst\nkeys {work}/keys/ntp.keys\ntrustedkey 1\ncontrolkey 1\n")
+        side = Side("reference", "127.0.0.1", host.ns)
+        assert _wait(lambda: "1 " in side.ntpq("as").stdout, 15), daemon.log()
         yield side
-    finally:
-        _stop(proc)
-        subprocess.run(["ip", "netns", "del", netns], check=False)
 
 
 @pytest.fixture(scope="module")
 def ours(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Side]:
-    _require_reference()
+    require_ref()
     work = tmp_path_factory.mktemp("ntpdpy")
     address, unreachable = free_loopback(), free_loopback()
     conf = work / "ntp.conf"
@@ -146,7 +105,12 @@ def ours(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Side]:
         assert _wait(lambda: "1 " in side.ntpq("as").stdout, 15), (work / "log").read_text() if (work / "log").exists() else ""
         yield side
     finally:
-        _stop(proc)
+        proc.send_signal(signal.SIGTERM)  # ours, by its PID
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def _run(side: Side, command: str, auth: bool = False) -> str:

@@ -6,7 +6,7 @@ import random
 
 from core_sim import T0, make_host
 
-from ntpd_py.engine.pacing import ServerPacer
+from ntpd_py.engine.pacing import JITTER_MARGIN, ServerPacer
 from ntpd_py.engine.restrict import Limit, RestrictTable
 from ntpd_py.wire.packet import decode
 
@@ -29,8 +29,10 @@ def drive(pacer: ServerPacer, want_every: float, duration: float, jitter: float,
 
 
 def test_eager_client_is_never_limited_even_with_jitter():
+    # path delays that differ by up to the pacer's margin (0.25 s) between two packets cannot make ntpd count
+    # an interval shorter than intended
     for seed in range(20):
-        out = drive(ServerPacer(), 0.2, 300, jitter=0.4, seed=seed)
+        out = drive(ServerPacer(), 0.2, 300, jitter=JITTER_MARGIN - 0.01, seed=seed)
         assert set(out) == {Limit.OK}, seed
         assert len(out) > 300 / 8  # and it still uses the whole allowance (one per 6-8 s in the long run)
 
@@ -51,7 +53,7 @@ def test_handshake_burst_is_quick():
         pacer.sent(now)
         sends.append(now)
         now += 0.1
-    assert sends[-1] - sends[0] <= 9.5
+    assert sends[-1] - sends[0] <= 9 * 0.75 + 0.5
 
 
 def test_iburst_volley_is_untouched():

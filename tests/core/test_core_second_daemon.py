@@ -46,3 +46,42 @@ def test_a_free_address_still_starts(tmp_path):
         assert "already being served" not in daemon.log_text()
     finally:
         daemon.stop()
+
+
+def test_second_wildcard_daemon_is_refused_but_a_specific_one_lives_beside_it(tmp_path):
+    """Two daemons without `interface` lines (one wildcard socket each) on one port: the second is refused.
+    A daemon on a specific address may live beside a wildcard one: the kernel gives it its own traffic."""
+    import socket as _socket
+
+    with _socket.socket(_socket.AF_INET, _socket.SOCK_DGRAM) as probe:
+        probe.bind(("0.0.0.0", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+
+    def conf(name: str, lines: str) -> list[str]:
+        path = tmp_path / f"{name}.conf"
+        path.write_text(f"port {port}\nserver 127.127.1.0\n{lines}")
+        return safe_cmd([sys.executable, "-m", "ntpd_py.daemon.cli", "-n", "-c", str(path), "-l",
+                         str(tmp_path / f"{name}.log"), "-p", str(tmp_path / f"{name}.pid")])
+
+    first = subprocess.Popen(conf("wild1", ""), cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        assert wait_until(lambda: "listening on 0.0.0.0" in (tmp_path / "wild1.log").read_text(), 10)
+        second = subprocess.run(conf("wild2", ""), cwd=ROOT, env=env, capture_output=True, text=True, timeout=30)
+        assert second.returncode == 1
+        assert f"0.0.0.0 port {port} is already being served by process {first.pid}" in second.stderr, second.stderr
+        assert f"pidfile {tmp_path / 'wild1.pid'}" in second.stderr
+        address = f"127.{os.getpid() % 200 + 20}.{port % 250}.{port // 250 % 250 + 2}"  # under the wildcard
+        beside = NtpdPy(tmp_path, "beside", address, "server 127.127.1.0\nfudge 127.127.1.0 stratum 3\n", port=port)
+        beside.start()
+        try:
+            def stratum():
+                with ControlClient(address, port, timeout=1.0, retries=2) as client:
+                    return client.read_system()["stratum"] == "4"
+
+            assert wait_until(stratum, 10)  # its address answers from the specific daemon, not the wildcard
+        finally:
+            beside.stop()
+    finally:
+        first.terminate()
+        first.wait(10)

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-from refpair import ROOT, RefPair, require_reference  # noqa: E402
+sys.path.insert(0, str(Path(__file__).parent.parent))
+from refntpd import ROOT, Lab, require_ref  # noqa: E402
 
 from ntpd_py.keys.store import load_certificate_file  # noqa: E402
 
@@ -75,18 +76,24 @@ def test_client_default_takes_the_installed_group(tmp_path: Path) -> None:
     assert load_certificate_file(carol / "ntpkey_cert_carol").value.subject == "carol@grp"
 
 
+def daemon_dir(keys: Path, workdir: Path) -> Path:
+    """A daemon directory for tests/refntpd.py (its keysdir is WORKDIR/keys) holding a copy of `keys`."""
+    shutil.copytree(keys, workdir / "keys", symlinks=True)
+    return workdir
+
+
 @pytest.mark.interop
 def test_recipe_against_the_reference_server(tmp_path: Path) -> None:
-    require_reference()
+    require_ref()
     assert run_recipe(tmp_path).returncode == 0
     _, conf = recipe()
     alice_conf, bob_conf = conf_columns(conf)
-    with RefPair(tmp_path) as pair:
-        alice_conf = alice_conf.replace("keysdir /etc/ntp/keys/", "")  # RefPair writes each host's keysdir
-        bob_conf = bob_conf.replace("keysdir /etc/ntp/keys/", "").replace("server alice ", f"server {pair.addr[0]} ")
-        pair.start_ref(0, tmp_path / "alice", f"tos orphan 5\ntos orphanwait 1\nrestrict default\n{alice_conf}")
-        pair.start_py(1, tmp_path / "bob", f"restrict default\n{bob_conf}")
-        flags = pair.wait_flags(1, FULL_IFF, 90)
-        assert flags is not None and flags & FULL_IFF == FULL_IFF, (
-            f"flags {flags and hex(flags)}\n{pair.ntpq(1, 'as', 'rv &1')}\n"
-            f"{(tmp_path / 'alice' / 'log').read_text() if (tmp_path / 'alice' / 'log').exists() else ''}")
+    with Lab(2) as lab:
+        server, client = lab.hosts
+        alice_conf = alice_conf.replace("keysdir /etc/ntp/keys/", "")  # the launcher writes each host's keysdir
+        bob_conf = bob_conf.replace("keysdir /etc/ntp/keys/", "").replace("server alice ", f"server {server.addr} ")
+        alice = server.start_ref(daemon_dir(tmp_path / "alice", tmp_path / "run-alice"),
+                                 f"tos orphan 5\ntos orphanwait 1\nrestrict default\n{alice_conf}\n")
+        bob = client.start_py(daemon_dir(tmp_path / "bob", tmp_path / "run-bob"), f"restrict default\n{bob_conf}\n")
+        wait = bob.wait_flags(server.addr, FULL_IFF, 90, selected=False)
+        assert wait.ok, f"{wait}\n{bob.ntpq('as', 'rv &1')}\n{alice.log()}\n{bob.log()}"

@@ -131,14 +131,41 @@ def test_world_writable_keys_directory_is_refused(tmp_path: Path) -> None:
     assert list(keysdir.iterdir()) == []
 
 
-def test_export_without_the_group_is_an_error_and_makes_no_host_key(server: Path) -> None:
+def test_private_key_readable_by_others_is_named(server: Path) -> None:
+    host_key = server / os.readlink(server / "ntpkey_host_alice")
+    host_key.chmod(0o644)
+    proc = keygen(server, "-q", "serverpw", "-s", "alice@grp")
+    assert proc.returncode == 0, proc.stderr
+    assert f"warning: {host_key.absolute()}: private key is readable or writable by others (mode 0644)" in proc.stderr
+
+
+def test_export_without_the_group_takes_the_one_group_there(server: Path) -> None:
     """The old README step 2, `-e -p serverpw > ntpkey_iffpar_alice`, run without -s: it looked for this
-    machine's name, exported nothing, exited 0 and wrote a host key and certificate for this machine."""
+    machine's name, exported nothing, exited 0 and wrote a host key and certificate for this machine.
+    Now it exports the group whose keys the directory holds, and writes nothing."""
     before = listing(server)
     proc = keygen(server, "-e", "-p", "serverpw")
-    assert proc.returncode == 1 and proc.stdout == ""
-    assert f"no identity keys of group {socket.gethostname()!r}" in proc.stderr and "-s HOST@GROUP" in proc.stderr
+    assert proc.returncode == 0, proc.stderr
+    assert "group 'grp' taken from the group keys in" in proc.stderr
+    assert proc.stdout.startswith("# ntpkey_iffpar_grp.") and "BEGIN DSA PRIVATE KEY" in proc.stdout
     assert listing(server) == before
+
+
+def test_export_without_a_group_to_take_is_an_error_and_makes_no_host_key(server: Path) -> None:
+    other = server.parent / f"{server.name}-two-groups"  # a directory with two groups' keys: no default
+    other.mkdir()
+    for path in server.iterdir():
+        if not path.is_symlink():
+            (other / path.name).write_bytes(path.read_bytes())
+    generate(KeygenOptions(host="carol@other", trusted=True, iff=True, modulus=1024, password="serverpw"), other,
+             T0 + 5)
+    for directory in (other, server.parent / f"{server.name}-empty"):
+        directory.mkdir(exist_ok=True)
+        before = listing(directory)
+        proc = keygen(directory, "-e", "-p", "serverpw")
+        assert proc.returncode == 1 and proc.stdout == ""
+        assert f"no identity keys of group {socket.gethostname()!r}" in proc.stderr and "-s HOST@GROUP" in proc.stderr
+        assert listing(directory) == before
 
 
 def test_export_writes_no_key_or_certificate(server: Path) -> None:
