@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from ..control.values import quoted
-from ..engine.auth import CRYPTO_NAK, AuthResult, SymmetricKeyAuth, Verdict
+from ..wire.control_values import quoted
+from ..engine.auth import CRYPTO_NAK, Authenticator, AuthResult, SymmetricKeyAuth, Verdict
 from ..wire.extension import ExtensionError, ExtensionField, Opcode, decode_field
 from ..wire.packet import NtpPacket
 from .errors import AutokeyError, Xevnt
-from .exchange import MODE_BCLIENT, MODE_BROADCAST, MODE_CLIENT, Exchange, PeerAutokey
+from .exchange import MODE_ACTIVE, MODE_BCLIENT, MODE_BROADCAST, MODE_CLIENT, Exchange, PeerAutokey
 from .flags import CryptoFlag, nid_name
 from .host import AutokeyHost
 from .session import NTP_MAXKEY, mac, session_key, verify_keyid_chain
@@ -32,7 +32,7 @@ def _fields(packet: NtpPacket) -> list[ExtensionField]:
     return [decode_field(raw)[0] for raw in packet.extensions]
 
 
-class AutokeyAuth:
+class AutokeyAuth(Authenticator):
     """Symmetric keys plus Autokey behind the engine's authentication hook."""
 
     def __init__(self, host: AutokeyHost, symmetric: SymmetricKeyAuth | None = None, *, automax_log2: int = 12,
@@ -47,14 +47,18 @@ class AutokeyAuth:
         self.exchange = Exchange(host)
         self.symmetric = symmetric or SymmetricKeyAuth()
         self.automax_log2 = automax_log2
-        self.poll_log2 = poll_log2 or (lambda assoc: getattr(assoc, "hpoll", 6) or 6)
+        self.poll_log2 = poll_log2 or (lambda assoc: assoc.hpoll or 6)
         self.counters: dict[str, int] = {"badlength": 0, "crypto_errors": 0, "crypto_naks": 0, "keylist": 0}
+        # when each association's next step is due (assid -> time), handed to the engine by next_step();
+        # associations that sent a step since, whose follow-up spacing poll_hint() chooses
+        self._due: dict[int, float] = {}
+        self._stepped: set[int] = set()
 
     # --- state ---------------------------------------------------------------------------------------
 
     def state(self, assoc) -> PeerAutokey:
         if not isinstance(assoc.auth_state, PeerAutokey):
-            assoc.auth_state = PeerAutokey(assoc.assid, assoc.hmode, getattr(assoc, "ident", None))
+            assoc.auth_state = PeerAutokey(assoc.assid, assoc.hmode, assoc.ident)
         peer = assoc.auth_state
         if peer.bcast_assoc and assoc.hmode == MODE_BCLIENT:
             peer.hmode = MODE_BCLIENT  # the engine ended the volley: from now on, listen only
@@ -63,6 +67,45 @@ class AutokeyAuth:
     def set_synchronized(self, synchronized: bool, now: float) -> None:
         """The engine says whether this host is synchronized: only then is anything signed."""
         self.host.set_synchronized(synchronized, now)
+
+    def synchronized(self, synchronized: bool, now: float) -> None:
+        """Engine hook (Authenticator): this host's synchronization, pushed when it may have changed."""
+        self.last_now = now
+        if synchronized != self.host.synchronized:
+            self.host.set_synchronized(synchronized, now)
+
+    # --- the engine's questions -------------------------------------------------------------------------
+
+    def proven(self, assoc) -> bool:
+        """Engine hook: has this association's server proven its identity (PROV, RFC 5906 section 10)?
+
+        PROV is set when a signature verifies with the server's key after the certificate trail ended at a
+        trusted root and the identity scheme succeeded (VRFY): only then may its time be used."""
+        if not assoc.autokey:
+            return True
+        peer = assoc.auth_state
+        return isinstance(peer, PeerAutokey) and bool(peer.crypto & CryptoFlag.PROV)
+
+    def mobilizes(self, packet: NtpPacket, verdict: AuthResult | None) -> bool:
+        """Engine hook: a session-key MAC on a packet without an association uses cookie 0 (or a broadcast
+        key), which anyone can compute: it never stands for authentication where restrict asks for it."""
+        if packet.keyid is not None and packet.keyid > NTP_MAXKEY:
+            return False
+        return self.symmetric.mobilizes(packet, verdict)
+
+    def next_step(self, assoc, now: float) -> float | None:
+        """Engine hook: when this association's next Autokey step is due (absolute time), or None."""
+        due = self._due.pop(assoc.assid, None)
+        if assoc.assid in self._stepped:
+            self._stepped.discard(assoc.assid)
+            hint = self.poll_hint(assoc, now)
+            if hint is not None:
+                due = now + hint if due is None else min(due, now + hint)
+        return due
+
+    def _step_due(self, assoc, when: float) -> None:
+        current = self._due.get(assoc.assid)
+        self._due[assoc.assid] = when if current is None else min(current, when)
 
     def _tick(self, now: float) -> None:
         """Follow the engine's synchronization state (when wired to one) and the clock for stats lines."""
@@ -88,6 +131,12 @@ class AutokeyAuth:
             return AuthResult(Verdict.CRYPTO_NAK, packet.keyid, "crypto-NAK")
         if dst is None:
             return AuthResult(Verdict.ERROR, packet.keyid, "no local address for the session key")
+        if packet.extensions:  # ntpd's group rules come first, before the MAC (receive(), group_test)
+            ident = (self.state(assoc).ident if assoc is not None else None) or self.host.creds.ident
+            reason = self.host.group_declines(packet.extensions, ident,
+                                              request=assoc is None and packet.mode == MODE_CLIENT)
+            if reason:
+                return AuthResult(Verdict.DECLINED, packet.keyid, reason)
         remote = src[0]
         if packet.extensions or packet.mode == MODE_BROADCAST:
             cookie = 0  # broadcast keys are public: the key ID chain is what authenticates them
@@ -104,22 +153,33 @@ class AutokeyAuth:
         if assoc is None:
             if packet.mode == MODE_BROADCAST and not packet.extensions:
                 return AuthResult(Verdict.ERROR, packet.keyid, "Autokey broadcast without an association message")
+            if packet.mode == MODE_ACTIVE and not self._opens_exchange(packet):
+                return AuthResult(Verdict.ERROR, packet.keyid, "new symmetric peer without an ASSOC request")
             return AuthResult(Verdict.OK, packet.keyid)
         if packet.mode == MODE_BROADCAST:
             return self._broadcast_packet(packet, remote, dst, self.state(assoc), now)
         peer = self.state(assoc)
         flags_before = peer.crypto
         result = self._association_packet(packet, remote, dst, peer, now)
-        if peer.cmmd is not None and hasattr(assoc, "next_poll"):
+        if peer.cmmd is not None:
             # a symmetric peer asked us something: answer within ANSWER_DELAY, not at our next poll
-            assoc.next_poll = min(assoc.next_poll, now + ANSWER_DELAY)
+            self._step_due(assoc, now + ANSWER_DELAY)
         elif ((peer.crypto & ~flags_before or peer.trail > peer.hint_trail or peer.learned != peer.hint_learned)
-              and hasattr(assoc, "next_poll")
               and self._stepping(peer)):
             # a step succeeded after a back-off (e.g. a server that signed its renewed certificate again):
             # send the next one soon, not at the poll the back-off had scheduled
-            assoc.next_poll = min(assoc.next_poll, now + peer.step_spacing)
+            self._step_due(assoc, now + peer.step_spacing)
         return result
+
+    @staticmethod
+    def _opens_exchange(packet: NtpPacket) -> bool:
+        """A symmetric-active packet that may start an association: its first field is an ASSOC request
+        (what an active peer sends first); anything else from a stranger is noise."""
+        try:
+            fields = _fields(packet)
+        except ExtensionError:
+            return False
+        return bool(fields) and fields[0].code == Opcode.ASSOC and not fields[0].response
 
     def _stepping(self, peer: PeerAutokey) -> bool:
         """Is this association still walking through Autokey steps (poll_hint's domain)?"""
@@ -163,7 +223,7 @@ class AutokeyAuth:
 
     def broadcast_ready(self, assoc) -> bool:
         """Engine hook: may a broadcast client's volley end?  As ntpd, only once every flag is set."""
-        if not getattr(assoc, "autokey", False):
+        if not assoc.autokey:
             return True
         peer = self.state(assoc)
         return bool(peer.bcast_assoc) and peer.done(True) and peer.recval is not None
@@ -171,7 +231,7 @@ class AutokeyAuth:
     def _broadcast_values(self, associd: int):
         """The signed autokey values of our broadcast association `associd` (ntpd's crypto_xmit for AUTO)."""
         for assoc in self.associations():
-            peer = getattr(assoc, "auth_state", None)
+            peer = assoc.auth_state
             if assoc.assid == associd and isinstance(peer, PeerAutokey) and peer.hmode == MODE_BROADCAST:
                 return peer.sndval
         return None
@@ -212,7 +272,7 @@ class AutokeyAuth:
     # --- outgoing ------------------------------------------------------------------------------------
 
     def request_tail(self, assoc, header: bytes, now: float) -> bytes:
-        if not getattr(assoc, "autokey", False):
+        if not assoc.autokey:
             return self.symmetric.request_tail(assoc, header, now)
         self._tick(now)
         local, remote = assoc.dstadr, assoc.srcadr[0]
@@ -237,6 +297,7 @@ class AutokeyAuth:
         key = session_key(local, remote, keyid, cookie, self.digest)
         peer.last_keyid = keyid
         peer.last_request = request
+        self._stepped.add(assoc.assid)  # next_step() chooses the follow-up spacing
         return region + mac(key, keyid, header + region, self.digest)
 
     def reply_tail(self, request: NtpPacket, verdict: AuthResult, src, dst: str | None, header: bytes, now: float) -> bytes:
@@ -266,10 +327,12 @@ class AutokeyAuth:
         """Seconds until the next Autokey step is worth sending (None: nothing pending, poll normally).
 
         The reference waits one poll per step; we ask again as soon as the last answer was processed."""
-        if not getattr(assoc, "autokey", False) or not isinstance(assoc.auth_state, PeerAutokey):
+        if not assoc.autokey or not isinstance(assoc.auth_state, PeerAutokey):
             return None
         peer = assoc.auth_state
-        if peer.hmode not in (MODE_CLIENT, 1, 2) or peer.done(self.host.synchronized):
+        # done(True): while this host waits for synchronization, SIGN and LEAP are still to come, and the
+        # quick polls below bring the samples that synchronize it (none are taken before PROV)
+        if peer.hmode not in (MODE_CLIENT, 1, 2) or peer.done(True):
             return None
         if peer.crypto != peer.hint_flags:  # progress: keep stepping quickly
             peer.hint_flags, peer.hint_trail, peer.follow_up = peer.crypto, peer.trail, peer.step_spacing
@@ -288,7 +351,7 @@ class AutokeyAuth:
     # --- mode 6 ---------------------------------------------------------------------------------------
 
     def peer_variables(self, assoc) -> list[tuple[str, str]]:
-        if not getattr(assoc, "autokey", False) or not isinstance(assoc.auth_state, PeerAutokey):
+        if not assoc.autokey or not isinstance(assoc.auth_state, PeerAutokey):
             return self.symmetric.peer_variables(assoc)
         peer = assoc.auth_state
         out: list[tuple[str, str]] = []
@@ -347,8 +410,7 @@ class AutokeyAuth:
                 if own_changed or self._ident_changed(peer):
                     peer.reset()
                     restarted.append(peer.associd)
-                    if hasattr(assoc, "next_poll"):  # start the new exchange now, not at the next poll
-                        assoc.next_poll = min(assoc.next_poll, now + peer.step_spacing)
+                    self._step_due(assoc, now + peer.step_spacing)  # start the new exchange now, not at the next poll
         return restarted
 
     def _ident_changed(self, peer: PeerAutokey) -> bool:

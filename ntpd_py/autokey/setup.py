@@ -76,7 +76,7 @@ def credentials_from_config(config, stats: Callable[[str, str], None] | None = N
         stats("0.0.0.0", f"{cert.path.name} 0x{cert.value.cert_flags:x} len {len(cert.value.der)}")
     return HostCredentials(host_key=host_key.value, host_fstamp=host_key.filestamp or 0, certificate=cert.value,
                            cert_fstamp=cert.filestamp or 0, sign_key=sign_key.value, identity=ident, leap=leap,
-                           digest=digest)
+                           digest=digest, ident=config.crypto.ident)
 
 
 def _client_lookup(store: KeyStore, stats) -> Callable[[str, str], tuple[Any, int] | None]:
@@ -99,12 +99,15 @@ def _client_lookup(store: KeyStore, stats) -> Callable[[str, str], tuple[Any, in
 
 
 def attach(ntp_host, now: float) -> AutokeyAuth:
-    """Put Autokey in front of `ntp_host`'s symmetric keys (called by the daemon when `crypto` is configured)."""
+    """Put Autokey in front of `ntp_host`'s symmetric keys (called by the daemon when `crypto` is configured).
+
+    The engine is reached only through its public face: `record` for cryptostats lines, `associations` for
+    SIGHUP's restarts and the broadcaster's values; it pushes its synchronization through the
+    `Authenticator` hook."""
     config = ntp_host.config
-    clock = {"now": now}
 
     def record(source: str, line: str) -> None:
-        ntp_host._stats.append(("cryptostats", clock["now"], f"{source} {line}"))
+        ntp_host.record("cryptostats", f"{source} {line}")
 
     creds = credentials_from_config(config, record)
     try:
@@ -112,10 +115,9 @@ def attach(ntp_host, now: float) -> AutokeyAuth:
     except AutokeyError as exc:
         raise AutokeySetupError(f"{_where(config)}{exc}") from None
     auth = AutokeyAuth(host, ntp_host.symmetric, automax_log2=config.autokey,
-                       synchronized=lambda: ntp_host.sys.leap != 3,
                        reloader=lambda: credentials_from_config(ntp_host.config, record),
                        associations=lambda: list(ntp_host.associations.values()))
     auth.last_now = now
-    auth.on_tick = lambda t: clock.__setitem__("now", t)
+    auth.synchronized(ntp_host.sys.leap != 3, now)
     ntp_host.authenticator = auth
     return auth

@@ -58,6 +58,11 @@ def check_config(path: str) -> int:
                 where = f"{origin}: " if origin else ""
                 problems.append(f"{where}warning: trustedkey {keyid} is not in {config.keys}")
     problems.extend(_check_named_files(config))
+    from .main import key_permission_problems
+
+    for problem in key_permission_problems(config, keys_file=False):
+        origin = config.origins.get("keysdir") or config.origins.get("crypto")
+        problems.append(f"{origin}: error: {problem}" if origin else f"error: {problem}")
     for line in problems:
         print(line, file=sys.stderr)
     if not problems:

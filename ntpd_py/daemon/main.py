@@ -9,6 +9,7 @@ SIGINT stop the loop and remove the pidfile. Clock discipline only with `enable 
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import platform
 import signal
@@ -22,11 +23,13 @@ from pathlib import Path
 from ..auth.keyfile import KeyFileError, SymmetricKey, read_keys_file
 from ..clock.discipline import KernelClock
 from ..autokey.setup import attach as attach_autokey
+from ..config.interfaces import ListenPlan, listen_plan
 from ..config.model import NtpConfig
 from ..control.responder import ControlResponder
-from ..engine.control_view import HostControlView
+from ..control.view import HostControlView
 from ..engine.host import NtpHost, Outgoing
 from ..ntptime import ntp64_stamp
+from .netif import system_addresses
 from .stats import SystemCounters, sysstats_line, timestamp_fields, writers_from_config
 
 VERSION = "0.1.0"
@@ -36,6 +39,7 @@ MAX_DATAGRAM = 2048
 ANCILLARY_SPACE = socket.CMSG_SPACE(32)
 _XMT = struct.Struct("!Q")
 SYSSTATS_INTERVAL = 3600.0
+DEFAULT_KEYSDIR = "/usr/local/etc"  # ntpd's NTP_KEYSDIR (as autokey/setup.py)
 
 
 class DaemonError(Exception):
@@ -114,13 +118,96 @@ def write_drift(path: str, ppm: float) -> None:
     os.replace(temp, target)
 
 
+def listen_plan_for(config: NtpConfig) -> ListenPlan:
+    """The `interface` rules applied to this host's addresses as ntpd applies them (config/interfaces.py)."""
+    system = system_addresses() if config.interfaces else []
+    return listen_plan(config.interfaces, system)
+
+
 def listen_addresses(config: NtpConfig) -> list[str]:
-    """Addresses of `interface listen ADDR` lines; the wildcard when there is none."""
-    out = []
-    for item in config.interfaces:
-        if item.action == "listen" and item.target not in ("all", "ipv4", "ipv6", "wildcard"):
-            out.append(item.target.split("/", 1)[0])
-    return out or ["0.0.0.0"]
+    """The addresses the daemon will listen on (the wildcard when one wildcard socket serves)."""
+    return listen_plan_for(config).addresses
+
+
+def key_permission_problems(config: NtpConfig, *, keys_file: bool = True) -> list[str]:
+    """Who else may read this host's secrets or replace its keys: the keys directory (with Autokey) and, with
+    `keys_file`, the symmetric keys file. The daemon logs them all as warnings (at start and on SIGHUP);
+    `--check` refuses the keys directory's (the keys file is ntpd's, which never checked it)."""
+    from ..keys.permissions import permission_problems
+
+    problems = []
+    if config.crypto.present:
+        keysdir = config.keysdir or DEFAULT_KEYSDIR
+        if os.path.isdir(keysdir):
+            problems.extend(permission_problems(keysdir))
+    if keys_file and config.keys and os.path.isfile(config.keys):
+        mode = os.stat(config.keys).st_mode
+        if mode & 0o006:
+            problems.append(f"{config.keys}: symmetric keys file is readable or writable by others "
+                            f"(mode {mode & 0o7777:04o}): chmod 600 {config.keys}")
+    return problems
+
+
+def _socket_inodes(address: str, port: int, *, exact: bool = False) -> set[str]:
+    """Inodes of UDP sockets bound to `address` (or, unless `exact`, its family's wildcard) and `port`, from
+    /proc/net/udp[6]."""
+    v6 = ":" in address
+    packed = socket.inet_pton(socket.AF_INET6 if v6 else socket.AF_INET, address)
+    wildcard = bytes(len(packed))
+    if v6:  # /proc prints the address as four host-order 32-bit words
+        words = [packed[i:i + 4] for i in range(0, 16, 4)]
+        wanted = {"".join(w[::-1].hex().upper() for w in words), "0" * 32}
+    else:
+        wanted = {packed[::-1].hex().upper(), wildcard.hex().upper()}
+    if exact:
+        wanted = {w for w in wanted if set(w) != {"0"}} if address not in WILDCARDS else {"0" * (32 if v6 else 8)}
+    inodes = set()
+    try:
+        lines = Path(f"/proc/net/udp{'6' if v6 else ''}").read_text().splitlines()[1:]
+    except OSError:
+        return inodes
+    for line in lines:
+        fields = line.split()
+        if len(fields) > 9:
+            local, _, hexport = fields[1].partition(":")
+            if local in wanted and int(hexport, 16) == port:
+                inodes.add(fields[9])
+    return inodes
+
+
+def describe_owner(address: str, port: int, *, exact: bool = False) -> str | None:
+    """"process PID (COMMAND, pidfile FILE)" for the process holding `address`:`port`, where /proc tells."""
+    inodes = {f"socket:[{inode}]" for inode in _socket_inodes(address, port, exact=exact)}
+    if not inodes:
+        return None
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or proc.name == str(os.getpid()):
+            continue
+        try:
+            if not any(os.readlink(fd) in inodes for fd in (proc / "fd").iterdir()):
+                continue
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        args = [a.decode(errors="replace") for a in argv if a]
+        pidfile = next((args[i + 1] for i, a in enumerate(args[:-1]) if a in ("-p", "--pidfile")), None)
+        if pidfile is None:
+            conf = next((args[i + 1] for i, a in enumerate(args[:-1]) if a in ("-c", "--configfile")), None)
+            pidfile = _pidfile_of(conf) if conf else None
+        command = " ".join(args[:6])[:200]
+        return f"process {proc.name} ({command}{', pidfile ' + pidfile if pidfile else ''})"
+    return "another process"
+
+
+def _pidfile_of(conf: str) -> str | None:
+    try:
+        for line in Path(conf).read_text().splitlines():
+            words = line.split()
+            if len(words) >= 2 and words[0] == "pidfile":
+                return words[1]
+    except OSError:
+        pass
+    return None
 
 
 def resolve(name: str) -> str | None:
@@ -213,6 +300,9 @@ class _PacketInfoEndpoint:
                 self.daemon.receive_errors += 1
                 return
             local = self._local_of(ancdata)
+            if local in self.daemon.dropped:  # `interface drop ADDRESS`: read and discarded, as ntpd does
+                self.daemon.interface_dropped += 1
+                continue
             out = process(data, addr, local, time.time())
             if out.__class__ is bytes:
                 self.sendto(out, addr, local)
@@ -264,10 +354,13 @@ class Daemon:
         self.stats = self._stats_writers(self.config)
         now = time.time()
         uname = platform.uname()
-        self.addresses = listen_addresses(self.config)
+        self.plan = listen_plan_for(self.config)
+        self.addresses = self.plan.addresses
+        self.dropped = frozenset(self.plan.dropped)  # `interface drop`: discarded when the wildcard reads them
+        self.interface_dropped = 0
         clock = KernelClock() if self.config.discipline else None
         self.host = NtpHost(self.config, now, keys=self.keys, local_addresses=self.addresses, clock=clock,
-                            resolve=resolve, system_info={"version": version_string(), "processor": uname.machine,
+                            resolve=resolve, send_clock=time.time, system_info={"version": version_string(), "processor": uname.machine,
                                                           "system": f"{uname.system}/{uname.release}"})
         if self.config.discipline and self.config.driftfile:
             ppm = read_drift(self.config.driftfile)
@@ -278,9 +371,14 @@ class Daemon:
         self._route_wildcard_associations()
         if self.config.crypto.present:
             self._attach_autokey(now)
+        self._warn_key_permissions(self.config)
         self.view = HostControlView(self.host, [self._io_counters])
         self.host.control_handler = self._make_control_handler()
         self.log(f"{version_string()} starting, config {config_path}, port {self.config.listen_port}")
+
+    def _warn_key_permissions(self, config: NtpConfig) -> None:
+        for problem in key_permission_problems(config):
+            self.log(f"warning: {problem}")
 
     def _route_wildcard_associations(self) -> None:
         """On a wildcard socket an association's local address is the one the kernel routes from: ask it
@@ -312,7 +410,7 @@ class Daemon:
     def _io_counters(self) -> list[tuple[str, str]]:
         """The shell's own drops, for mode 6: packets the core failed on, sends and reads that failed."""
         return [("io_internal_errors", str(self.internal_errors)), ("io_sendfailed", str(self.send_errors)),
-                ("io_receive_errors", str(self.receive_errors))]
+                ("io_receive_errors", str(self.receive_errors)), ("io_interface_dropped", str(self.interface_dropped))]
 
     def process(self, data: bytes, addr, local: str | None, now: float) -> bytes | list[Outgoing]:
         """One datagram through the core, for every endpoint: a quick reply's bytes (its transmit stamp taken
@@ -406,29 +504,71 @@ class Daemon:
             self.log(f"reload failed, keeping the running configuration: {exc}")
             return
         self.config, self.keys = config, keys
+        self._warn_key_permissions(config)
         self.host.reload(config, keys, time.time())
         self._flush_records()
 
     async def _open_sockets(self) -> None:
         loop = asyncio.get_running_loop()
         port = self.config.listen_port
+        optional = set(self.plan.optional) if not self.plan.wildcard else set()
         for address in self.addresses:
-            family = socket.AF_INET6 if ":" in address else socket.AF_INET
-            sock = socket.socket(family, socket.SOCK_DGRAM)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)  # wildcard or not: `broadcast` may send
             try:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
-                sock.bind((address, port))
-            except OSError as exc:
-                sock.close()
-                raise DaemonError(f"{self.config_path}: cannot bind {address} port {port}: {exc.strerror}") from None
+                sock = self._bind(address, port)
+            except DaemonError as exc:
+                if address not in optional:
+                    raise
+                # a loopback address that only ntpd's default listens on: another daemon may hold it
+                self.log(f"warning: not listening on {address}: {exc}")
+                continue
             if address in WILDCARDS:  # learn each datagram's local address (Autokey needs it)
                 self.endpoints[address] = _PacketInfoEndpoint(self, sock)
             else:
                 _, endpoint = await loop.create_datagram_endpoint(lambda a=address: _Endpoint(self, a), sock=sock)
                 self.endpoints[address] = endpoint
             self.log(f"listening on {address} port {port}")
+        if not self.endpoints:
+            raise DaemonError(f"{self.config_path}: the `interface` rules leave no address to listen on")
+
+    def _bind(self, address: str, port: int) -> socket.socket:
+        """A socket on `address`:`port`, never sharing that exact pair with another process.
+
+        A specific address is bound without SO_REUSEADDR, so a second daemon cannot take it over. A wildcard
+        socket carries SO_REUSEADDR (as ntpd's do), so that daemons on specific addresses can live beside it
+        (the kernel gives each datagram to the most specific socket); a second wildcard on the same port is
+        refused from /proc/net/udp before binding. A specific address under someone's wildcard is bound with
+        SO_REUSEADDR too: it is ours alone, the wildcard keeps the rest."""
+        family = socket.AF_INET6 if ":" in address else socket.AF_INET
+        plain = address.split("%", 1)[0]
+        wildcard = address in WILDCARDS
+        if wildcard and _socket_inodes(plain, port, exact=True):
+            raise self._in_use(address, port)
+        for reuse in ((True,) if wildcard else (False, True)):
+            sock = socket.socket(family, socket.SOCK_DGRAM)
+            if reuse:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+                if "%" in address:  # IPv6 link-local: bind with its interface's scope
+                    sock.bind(socket.getaddrinfo(address, port, family, socket.SOCK_DGRAM)[0][4])
+                else:
+                    sock.bind((address, port))
+                return sock
+            except OSError as exc:
+                sock.close()
+                if exc.errno != errno.EADDRINUSE:
+                    raise DaemonError(f"{self.config_path}: cannot bind {address} port {port}: {exc.strerror}") from None
+                if wildcard or _socket_inodes(plain, port, exact=True):
+                    raise self._in_use(address, port) from None
+                # only a wildcard holds the port: share it, keeping our address to ourselves
+        raise self._in_use(address, port)
+
+    def _in_use(self, address: str, port: int) -> DaemonError:
+        owner = describe_owner(address.split("%", 1)[0], port, exact=True) or describe_owner(address.split("%", 1)[0], port)
+        return DaemonError(f"{self.config_path}: {address} port {port} is already being served"
+                           f"{' by ' + owner if owner else ''}; not starting a second daemon on it "
+                           f"(stop that one, or give this one another `interface listen` address)")
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()

@@ -24,11 +24,13 @@ NTP_UNREACH = 10
 STRATUM_UNSPEC = 16
 LEAP_NOTINSYNC = 3
 
-# flash bits (peer packet tests), as ntpd's TEST1..TEST13, shown as peer variable "flash"
-TEST_DUPLICATE, TEST_BOGUS, TEST_INVALID, TEST_ACCESS, TEST_AUTH, TEST_UNSYNC, TEST_STRATUM = (
+# flash bits (peer packet tests), as ntpd 4.2.8's TEST1..TEST13 (ntp.h), shown as peer variable "flash";
+# ntpq names them pkt_dup, pkt_bogus, pkt_unsync, pkt_denied, pkt_auth, pkt_stratum, pkt_header,
+# pkt_autokey ("not proventic": Autokey identity not proven), pkt_crypto, peer_stratum ... peer_unreach
+TEST_DUPLICATE, TEST_BOGUS, TEST_INVALID, TEST_ACCESS, TEST_AUTH, TEST_UNSYNC, TEST_HEADER = (
     0x0001, 0x0002, 0x0004, 0x0008, 0x0010, 0x0020, 0x0040)
-TEST_HEADER, TEST_AUTOKEY, TEST_CRYPTO = 0x0080, 0x0100, 0x0200
-TEST_DISTANCE, TEST_LOOP, TEST_UNFIT = 0x0400, 0x0800, 0x1000
+TEST_AUTOKEY, TEST_CRYPTO = 0x0080, 0x0100
+TEST_STRATUM, TEST_DISTANCE, TEST_LOOP, TEST_UNFIT = 0x0200, 0x0400, 0x0800, 0x1000
 
 
 @dataclass(eq=False)
@@ -96,6 +98,8 @@ class Association:
     bad_auth: int = 0
     bogus: int = 0
     duplicates: int = 0
+    unproven: int = 0  # packets that passed every other test but came before the identity was proven
+    mobilized: float = 0.0  # when the association was made (ephemeral ones are bounded in number)
 
     def __post_init__(self) -> None:
         self.hpoll = self.minpoll
@@ -136,6 +140,7 @@ class Association:
 
     def start(self, now: float, rng: random.Random) -> None:
         """First poll soon after start (ntpd: within a few seconds), so iburst can finish quickly."""
+        self.mobilized = now
         self.next_poll = now + (0.2 + rng.random() * 0.8 if self.iburst or self.refclock else 1 + rng.random() * 3)
 
     def poll_interval(self) -> float:

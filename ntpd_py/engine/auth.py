@@ -14,14 +14,23 @@ The engine never looks inside a MAC or an extension field itself. It asks an `Au
 * `reply_tail(request, verdict, src, dst, header, now)` for every server reply (mode 4): the same, for
   a reply to `request` whose check gave `verdict`. The symmetric-key rule, as ntpd: a valid MAC is
   answered with a MAC in the same key, a bad one with a crypto-NAK (a zero key ID alone), none with none.
-* optional `poll_hint(assoc, now)` (seconds until the next exchange step is worth sending) and
-  `broadcast_ready(assoc)` (may a broadcast client's client/server volley end and the association listen?).
+* `proven(assoc)`: may this association's packets feed the clock?  An Autokey association is proven only
+  once its server's identity is (PROV, RFC 5906 section 10); until then the engine discards its samples
+  as ntpd's TEST8 does ("not proventic"), whatever the MACs say: a cookie-0 MAC is anyone's to compute.
+* `mobilizes(packet, verdict)`: does a verified MAC on a packet with no association count as
+  authentication for mobilizing one where restrict demands it (`nopeer`, `notrust`)?  Autokey's cookie-0
+  MACs do not: anyone can compute them.
+* `next_step(assoc, now)`: when the authenticator wants this association's next packet sent (absolute
+  time), asked after every packet in and out and after `reload`; None leaves the poll schedule alone.
+* `broadcast_ready(assoc)`: may a broadcast client's client/server volley end and the association listen?
+* `synchronized(flag, now)`: the engine says whether this host is synchronized (Autokey signs only then).
 * `peer_variables(assoc)` / `system_variables()`: extra (name, value) pairs for mode-6 READVAR
   (Autokey adds host, flags, signature, cert...), and `reload(now)` on SIGHUP.
 
-`SymmetricKeyAuth` below is the first implementation (keys file, `trustedkey`, `key N` on a server or
-peer line). Autokey (RFC 5906) plugs in by implementing the same class, delegating key IDs up to 65535
-to a `SymmetricKeyAuth` and handling session key IDs (> 65535) and extension fields itself.
+Every method has a default in the `Authenticator` base below, so an implementation states only what it
+changes. `SymmetricKeyAuth` is the first implementation (keys file, `trustedkey`, `key N` on a server or
+peer line). Autokey (RFC 5906, ntpd_py/autokey/auth.py) derives from the same base, delegating key IDs up
+to 65535 to a `SymmetricKeyAuth` and handling session key IDs (> 65535) and extension fields itself.
 """
 
 from __future__ import annotations
@@ -44,6 +53,7 @@ class Verdict(enum.Enum):
     OK = "ok"
     ERROR = "error"  # unknown or untrusted key, wrong length, digest mismatch
     CRYPTO_NAK = "crypto-nak"
+    DECLINED = "declined"  # refused before authentication (Autokey group rules): dropped, counted as declined
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,10 +80,13 @@ class AssociationAuthView(Protocol):
     keyid: int | None
     autokey: bool
     ident: str | None
+    hpoll: int
     auth_state: Any
 
 
 class Authenticator(Protocol):
+    """Everything the engine asks of authentication; derive from it to inherit the defaults."""
+
     def check(self, packet: NtpPacket, data: bytes, src: Address, dst: str | None,
               assoc: AssociationAuthView | None, now: float) -> AuthResult: ...
 
@@ -82,14 +95,36 @@ class Authenticator(Protocol):
     def reply_tail(self, request: NtpPacket, verdict: AuthResult, src: Address, dst: str | None,
                    header: bytes, now: float) -> bytes: ...
 
-    def peer_variables(self, assoc: AssociationAuthView) -> list[tuple[str, str]]: ...
+    def proven(self, assoc: AssociationAuthView) -> bool:
+        """Default: a MAC that verifies is all the proof there is (symmetric keys, or none)."""
+        return True
 
-    def system_variables(self) -> list[tuple[str, str]]: ...
+    def mobilizes(self, packet: NtpPacket, verdict: AuthResult | None) -> bool:
+        """Does this packet's MAC authenticate its sender, so that it may mobilize an association where
+        restrict demands authentication?  Asked first with `verdict` None (could it, once verified? a "no"
+        spares the digest), then with the verdict.  Default: any MAC that verifies."""
+        return packet.keyid is not None if verdict is None else verdict.ok
 
-    def reload(self, now: float) -> None: ...
+    def next_step(self, assoc: AssociationAuthView, now: float) -> float | None:
+        return None
+
+    def broadcast_ready(self, assoc: AssociationAuthView) -> bool:
+        return True
+
+    def synchronized(self, synchronized: bool, now: float) -> None:
+        return None
+
+    def peer_variables(self, assoc: AssociationAuthView) -> list[tuple[str, str]]:
+        return []
+
+    def system_variables(self) -> list[tuple[str, str]]:
+        return []
+
+    def reload(self, now: float) -> None:
+        return None
 
 
-class SymmetricKeyAuth:
+class SymmetricKeyAuth(Authenticator):
     """ntpd's symmetric-key authentication: MD5/SHA1 MACs with keys from the keys file."""
 
     def __init__(self, keys: Mapping[int, SymmetricKey] | None = None,
@@ -148,12 +183,6 @@ class SymmetricKeyAuth:
         if verdict.verdict is Verdict.ERROR:
             return CRYPTO_NAK
         return b""
-
-    def peer_variables(self, assoc: AssociationAuthView) -> list[tuple[str, str]]:
-        return []
-
-    def system_variables(self) -> list[tuple[str, str]]:
-        return []
 
     def reload(self, now: float) -> None:
         """Keys are re-read by the daemon shell (it owns files) and handed in with `replace_keys`."""

@@ -29,15 +29,17 @@ from ..ntptime import ntp64_stamp, to_ntp64
 from ..wire.packet import (HEADER_LEN, NtpPacket, PacketError, decode, encode_header, ntp_diff, refid_from_ipv4,
                            refid_from_text)
 from .association import (BURST_INTERVAL, MODE_ACTIVE, MODE_BCLIENT, MODE_BROADCAST, MODE_CLIENT, MODE_PASSIVE,
-                          MODE_SERVER, NTP_IBURST, TEST_AUTH, TEST_BOGUS, TEST_DUPLICATE, TEST_INVALID, TEST_UNSYNC,
-                          Association)
+                          MODE_SERVER, NTP_IBURST, NTP_UNREACH, TEST_AUTH, TEST_AUTOKEY, TEST_BOGUS, TEST_DUPLICATE,
+                          TEST_INVALID, TEST_UNSYNC, Association)
 from .auth import Authenticator, AuthResult, SymmetricKeyAuth, Verdict
 from .events import (EVNT_NOPEER, EVNT_SYSRESTART, PEER_EVENT_NAMES, PEVNT_AUTH, PEVNT_DEMOBIL, PEVNT_DENY,
                      PEVNT_MOBIL, PEVNT_NEWPEER, PEVNT_RATE, PEVNT_REACH, PEVNT_UNREACH, SST_LOCAL, SST_NTP,
                      SST_UNSPEC, SYSTEM_EVENT_NAMES, EventCounter, peer_status, system_status)
 from .fastpath import quick_mac_reply
+from .loglimit import LogLimiter
 from .mru import MruTable, restrict_bits
-from .restrict import RestrictTable
+from .pacing import ServerPacer
+from .restrict import DEFAULT_AVERAGE, DEFAULT_MINIMUM, DEFAULT_MONITOR, Limit, RestrictTable
 
 Address = tuple[str, int]
 ControlHandler = Callable[[bytes, Address, float], list[bytes]]
@@ -54,10 +56,18 @@ LOCAL_CLOCK_PREFIX = "127.127.1."
 _REPLY = struct.Struct("!BBBb20s8sQQ")
 _MID = struct.Struct("!II4sQ")
 # restrict flags that change how a client request is answered: such sources take the full path
+# peer events that any (spoofed) packet can cause: logged a few times a minute, counted always
+_PACKET_EVENTS = frozenset({PEVNT_AUTH, PEVNT_RATE, PEVNT_DENY})
+_PACED = (MODE_CLIENT, MODE_ACTIVE)  # modes whose packets a server's limiter counts before answering
 _NOT_QUICK = frozenset({"ignore", "noserve", "notrust", "limited", "version"})
 COUNTER_NAMES = ("received", "thisver", "oldver", "badversion", "badformat", "badauth", "declined", "restricted",
                  "limited", "kodsent", "processed", "control", "mode7", "noassoc", "bogus", "duplicate",
-                 "sent", "control_errors")
+                 "sent", "control_errors", "notproven")
+# Ephemeral associations (symmetric passive, broadcast client) are made by strangers' packets: bounded, so
+# that no flood can grow memory or the timer's work (ntpd bounds them only per address, with ippeerlimit)
+EPHEMERAL_MAX = 64
+ASSOCIATION_MAX = 65535  # association IDs are 16 bits, 0 excluded
+IPPEERLIMIT_PREFIX = "ippeerlimit="  # restrict entries carry their ippeerlimit among their flags
 
 
 @dataclass(slots=True)
@@ -105,8 +115,11 @@ class NtpHost:
                  keys: Mapping[int, SymmetricKey] | None = None, control_handler: ControlHandler | None = None,
                  local_addresses: Sequence[str] = (), clock: ClockAdjuster | None = None, precision: int = -20,
                  resolve: Callable[[str], str | None] | None = None, rng: random.Random | None = None,
-                 system_info: Mapping[str, str] | None = None) -> None:
+                 system_info: Mapping[str, str] | None = None, send_clock: Callable[[], float] | None = None) -> None:
         self.config = config
+        # the time a reply leaves (its transmit timestamp, taken as late as the MAC allows); the shell passes
+        # time.time, simulations leave it out and replies then carry the receive time
+        self.send_clock = send_clock
         self.started = now
         self._now = now
         self.rng = rng or random.Random()
@@ -124,11 +137,13 @@ class NtpHost:
         self._by_address: dict[Address, Association] = {}
         self._next_assid = self.rng.randint(1000, 60000)
         self._log: list[str] = []
+        self.log_limiter = LogLimiter()  # lines caused by (possibly spoofed) packets: a few a minute per kind
         self._stats: list[tuple[str, float, str]] = []
         self.discipline_enabled = config.discipline
         self.clock: ClockAdjuster = clock if clock is not None and self.discipline_enabled else NullClock()
         self.discipline = ClockDiscipline(self.clock)
         self.restrict = RestrictTable()
+        self._pacers: dict[Address, ServerPacer] = {}  # our packets as each server's limiter sees them
         self.select_options = SelectOptions()
         self.orphan_stratum = STRATUM_UNSPEC
         self.orphan_at = now + DEFAULT_ORPHANWAIT
@@ -185,8 +200,11 @@ class NtpHost:
         self.sys.poll = max(NTP_MINPOLL, min(client_polls)) if client_polls else NTP_MINPOLL
 
     def _apply_restrict(self, config: NtpConfig) -> None:
-        table = RestrictTable(average=int(config.discard.get("average", 3)),
-                              minimum=float(config.discard.get("minimum", 2)))
+        discard = config.discard
+        table = RestrictTable(average=int(discard.get("average", DEFAULT_AVERAGE)),
+                              minimum=int(discard.get("minimum", DEFAULT_MINIMUM)),
+                              monitor_age=int(discard.get("monitor", DEFAULT_MONITOR)), rng=self.rng)
+        table._mru = self.restrict._mru  # SIGHUP keeps the buckets: a reload must not forgive a flood
         for item in config.restricts:
             address = item.address
             if address == "default" and item.ipv == 6:
@@ -196,7 +214,10 @@ class NtpHost:
             elif address == "source" or not (address.startswith("-") or address == "default" or _is_ip(address)):
                 self.log(f"{item.origin}: restrict {address}: only addresses and default are enforced, ignored")
                 continue
-            table.add(address, item.mask, item.flags, str(item.origin))
+            flags = item.flags
+            if getattr(item, "ippeerlimit", None) is not None and item.ippeerlimit >= 0:
+                flags = flags | {f"{IPPEERLIMIT_PREFIX}{item.ippeerlimit}"}
+            table.add(address, item.mask, flags, str(item.origin))
         for local in self.local_addresses:  # ntpd never restricts its own interface addresses
             exact = any(e.network.prefixlen == e.network.max_prefixlen and str(e.network.network_address) == local
                         for e in table.entries)
@@ -211,13 +232,17 @@ class NtpHost:
         self._apply_restrict(config)
         self.symmetric.replace_keys(keys or {}, set(config.trustedkeys))
         self.authenticator.reload(now)
+        for assoc in self.associations.values():
+            self._follow_authenticator(assoc, now)
         self.log("configuration reloaded (restrict, keys, trustedkey)")
 
     # ------------------------------------------------------------------ associations
     def _mobilize(self, srcadr: Address, hmode: int, **kwargs) -> Association:
-        self._next_assid = self._next_assid % 65535 + 1
-        while self._next_assid in self.associations:
-            self._next_assid = self._next_assid % 65535 + 1
+        if len(self.associations) >= ASSOCIATION_MAX:
+            raise RuntimeError("no free association ID")  # unreachable: ephemeral ones are capped far below
+        self._next_assid = self._next_assid % ASSOCIATION_MAX + 1
+        while self._next_assid in self.associations:  # ends: fewer than ASSOCIATION_MAX IDs are in use
+            self._next_assid = self._next_assid % ASSOCIATION_MAX + 1
         dstadr = kwargs.pop("dstadr", None) or self._local_for(srcadr[0])
         assoc = Association(assid=self._next_assid, srcadr=srcadr, hmode=hmode, dstadr=dstadr, **kwargs)
         assoc.filter.precision = 2.0**self.sys.precision
@@ -227,11 +252,22 @@ class NtpHost:
         self._peer_event(assoc, PEVNT_MOBIL)
         return assoc
 
+    def _ephemeral_refused(self, src: Address, flags: frozenset[str]) -> str | None:
+        """Why a new ephemeral association from `src` may not be made (None: it may): ntpd's newpeer()
+        limits per address (`ippeerlimit`); we also cap their number (EPHEMERAL_MAX)."""
+        limit = next((int(f[len(IPPEERLIMIT_PREFIX):]) for f in flags if f.startswith(IPPEERLIMIT_PREFIX)), None)
+        if limit is not None and sum(1 for a in self.associations.values() if a.srcadr[0] == src[0]) >= limit:
+            return "ippeerlimit"
+        if sum(1 for a in self.associations.values() if not a.configured) >= EPHEMERAL_MAX:
+            return "ephemeral associations at their limit"
+        return None
+
     def _demobilize(self, assoc: Association) -> None:
         self._peer_event(assoc, PEVNT_DEMOBIL)
         self.associations.pop(assoc.assid, None)
         if self._by_address.get(assoc.srcadr) is assoc:
             del self._by_address[assoc.srcadr]
+            self._pacers.pop(assoc.srcadr, None)
         if self.sys.peer == assoc.assid:
             self.sys.peer = None
 
@@ -251,6 +287,10 @@ class NtpHost:
     def log(self, line: str) -> None:
         self._log.append(line)
 
+    def record(self, kind: str, line: str) -> None:
+        """A statistics line for filegen `kind` (cryptostats, protostats...), stamped with the engine's time."""
+        self._stats.append((kind, self._now, line))
+
     def take_log(self) -> list[str]:
         out, self._log = self._log, []
         return out
@@ -263,14 +303,24 @@ class NtpHost:
     def _peer_event(self, assoc: Association, code: int) -> None:
         if assoc.events.report(code):
             line = f"{assoc.srcadr[0]} {self.peer_status_word(assoc):04x} {code | 0x80:02x} {PEER_EVENT_NAMES[code]}"
+            if code in _PACKET_EVENTS and not self._log_allowed(PEER_EVENT_NAMES[code]):
+                return  # counted (assoc.bad_auth, ss_badauth...), not written: strangers cannot fill the disk
             self.log(line)
-            self._stats.append(("protostats", self._now, line))
+            self.record("protostats", line)
+
+    def _log_allowed(self, kind: str) -> bool:
+        """Rate-limit a line that a packet caused (engine/loglimit.py); summaries owed go out first."""
+        if not self.log_limiter.allow(kind, self._now):
+            return False
+        for summary in self.log_limiter.flush(self._now):
+            self.log(summary)
+        return True
 
     def _sys_event(self, code: int) -> None:
         if self.sys.events.report(code):
             line = f"0.0.0.0 {self.system_status_word():04x} {code:02x} {SYSTEM_EVENT_NAMES[code]}"
             self.log(line)
-            self._stats.append(("protostats", self._now, line))
+            self.record("protostats", line)
 
     def system_status_word(self) -> int:
         return system_status(self.sys.leap, self.sys.source, self.sys.events)
@@ -299,13 +349,19 @@ class NtpHost:
             if "ignore" in flags or "noquery" in flags:
                 counters["restricted"] += 1
                 return []
+            if "limited" in flags and self.restrict.monitor(src[0], now) is not Limit.OK:
+                # ntpd 4.2.8 answers mode 6 before its limiter; a 12-byte `rv 0` then draws ~1.3 KB, an
+                # amplifier for spoofed sources. Like ntpsec, we count it in the source's bucket: dropped, no KoD
+                counters["limited"] += 1
+                return []
             if self.control_handler is None:
                 return []
             try:
                 replies = self.control_handler(bytes(data), src, now)
             except Exception as exc:  # a responder bug must not take the daemon down
                 counters["control_errors"] += 1
-                self.log(f"control request from {src[0]} failed: {exc!r}")
+                if self._log_allowed("control request failed"):
+                    self.log(f"control request from {src[0]} failed: {exc!r}")
                 return []
             return [Outgoing(r, src, dst) for r in replies]
         if mode == 7:
@@ -372,11 +428,13 @@ class NtpHost:
 
     def _rate_check(self, src: Address, dst: str | None, flags: frozenset[str], data: bytes,
                     now: float) -> list[Outgoing] | None:
-        """None when the request may be served; otherwise what to send (a RATE KoD or nothing)."""
-        if not self.restrict.rate_limited(src[0], now):
+        """None when the request may be served; otherwise what to send (a RATE KoD or nothing). As ntpd, the
+        limiter itself spaces the KoDs (at most one per average headway), so a flood gets few kisses."""
+        verdict = self.restrict.monitor(src[0], now)
+        if verdict is Limit.OK:
             return None
         self.counters["limited"] += 1
-        if "kod" not in flags:
+        if verdict is not Limit.KOD or "kod" not in flags:
             return []
         self.counters["kodsent"] += 1
         # as ntpd's fast_xmit for a KoD: unsynchronised, stratum 0, refid RATE, every timestamp the client's
@@ -399,15 +457,26 @@ class NtpHost:
         return [Outgoing(self._reply_header(data, version, now), src, dst)]
 
     def _reply_header(self, data: bytes, version: int, now: float) -> bytes:
-        """A served request's 48-byte answer from the template; the request counts as processed."""
+        """A served request's 48-byte answer from the template; the request counts as processed. The receive
+        stamp is `now`; the transmit stamp is read from `send_clock` here, just before any MAC is computed
+        over it (ntpd's fast_xmit does the same), so a client sees the server's real processing time."""
         self.counters["processed"] += 1
-        stamp = ntp64_stamp(now)
+        rec = ntp64_stamp(now)
+        sent = self.send_clock() if self.send_clock is not None else now
+        xmt = ntp64_stamp(max(sent, now))
         return _REPLY.pack(self._leap_bits | (version << 3) | MODE_SERVER, self._template_stratum, data[2],
-                           self.sys.precision, self._template_mid, data[40:48], stamp, stamp)
+                           self.sys.precision, self._template_mid, data[40:48], rec, xmt)
 
     def _serve(self, pkt: NtpPacket, data: bytes, src: Address, dst: str | None, flags: frozenset[str],
                now: float) -> list[Outgoing]:
+        # as ntpd's receive(): the limiter comes before any digest or signature work, so a flood costs little
+        limited = self._rate_check(src, dst, flags, data, now) if "limited" in flags else None
+        if limited is not None:
+            return limited
         verdict = self.authenticator.check(pkt, data, src, dst, None, now)
+        if verdict.verdict is Verdict.DECLINED:
+            self.counters["declined"] += 1
+            return []
         if verdict.verdict is Verdict.CRYPTO_NAK:
             self.counters["badauth"] += 1
             return []
@@ -416,9 +485,6 @@ class NtpHost:
         elif "notrust" in flags and not verdict.ok:
             self.counters["restricted"] += 1
             return []
-        limited = self._rate_check(src, dst, flags, data, now) if "limited" in flags else None
-        if limited is not None:
-            return limited
         header = self._reply_header(data, pkt.version, now)
         tail = self.authenticator.reply_tail(pkt, verdict, src, dst, header, now)
         return [Outgoing(header + tail, src, dst)]
@@ -438,29 +504,69 @@ class NtpHost:
                 self.counters["declined"] += 1
                 return []
         elif mode == MODE_ACTIVE or (mode == MODE_BROADCAST and self.broadcast_client):
-            verdict = self.authenticator.check(pkt, data, src, dst, None, now)
-            if verdict.verdict in (Verdict.ERROR, Verdict.CRYPTO_NAK):
-                self.counters["badauth"] += 1
-                return []
-            if "nopeer" in flags and not verdict.ok:
-                self.counters["restricted"] += 1
-                return []
-            if "auth" in self.config.enabled and not verdict.ok:
-                self.counters["declined"] += 1
-                return []
-            hmode = MODE_PASSIVE if mode == MODE_ACTIVE else MODE_BCLIENT
-            session = verdict.keyid is not None and verdict.keyid > 65535  # [autokey] session key IDs change per packet
-            if mode == MODE_BROADCAST and (session or self.config.broadcastdelay is None):
-                return self._start_broadcast_volley(pkt, data, src, dst, verdict, session, now)
-            assoc = self._mobilize(src, hmode, configured=False, version=pkt.version,
-                                   keyid=None if session else verdict.keyid, autokey=session,
-                                   dstadr=dst, minpoll=6, maxpoll=10)
+            return self._new_ephemeral(pkt, data, src, dst, flags, now)
         else:
             self.counters["noassoc"] += 1
             return []
         verdict = self.authenticator.check(pkt, data, src, dst, assoc, now)
         out = self._process(assoc, pkt, verdict, now)
+        self._follow_authenticator(assoc, now)
         return out
+
+    def _new_ephemeral(self, pkt: NtpPacket, data: bytes, src: Address, dst: str | None, flags: frozenset[str],
+                       now: float) -> list[Outgoing]:
+        """ntpd's AM_NEWPASS / AM_NEWBCL: may this symmetric-active or broadcast packet make an association?
+
+        Every cheap refusal comes before the MAC is computed, and nothing here signs: a stranger's packet
+        costs a restrict lookup, a rate-limit entry and at most one digest. `nopeer`/`notrust` demand a MAC
+        that authenticates its sender, which Autokey's cookie-0 MACs do not (`Authenticator.mobilizes`)."""
+        counters = self.counters
+        mode = pkt.mode
+        strict = "nopeer" in flags or "notrust" in flags
+        if strict and not self.authenticator.mobilizes(pkt, None):
+            counters["restricted"] += 1
+            return []
+        if mode == MODE_ACTIVE and "noepeer" in flags:
+            counters["declined"] += 1
+            return []
+        if "limited" in flags and self.restrict.rate_limited(src[0], now):
+            counters["limited"] += 1
+            return []
+        if self._ephemeral_refused(src, flags) is not None:
+            counters["declined"] += 1
+            return []
+        verdict = self.authenticator.check(pkt, data, src, dst, None, now)
+        if verdict.verdict is Verdict.DECLINED:  # Autokey group rules
+            counters["declined"] += 1
+            return []
+        if verdict.verdict in (Verdict.ERROR, Verdict.CRYPTO_NAK):
+            counters["badauth"] += 1
+            return []
+        if strict and not self.authenticator.mobilizes(pkt, verdict):
+            counters["restricted"] += 1
+            return []
+        if "auth" in self.config.enabled and not verdict.ok:
+            counters["declined"] += 1
+            return []
+        hmode = MODE_PASSIVE if mode == MODE_ACTIVE else MODE_BCLIENT
+        session = verdict.keyid is not None and verdict.keyid > 65535  # [autokey] session key IDs change per packet
+        if mode == MODE_BROADCAST and (session or self.config.broadcastdelay is None):
+            return self._start_broadcast_volley(pkt, data, src, dst, verdict, session, now)
+        assoc = self._mobilize(src, hmode, configured=False, version=pkt.version,
+                               keyid=None if session else verdict.keyid, autokey=session,
+                               dstadr=dst, minpoll=6, maxpoll=10)
+        verdict = self.authenticator.check(pkt, data, src, dst, assoc, now)
+        out = self._process(assoc, pkt, verdict, now)
+        self._follow_authenticator(assoc, now)
+        return out
+
+    def _follow_authenticator(self, assoc: Association, now: float) -> None:
+        """The authenticator may want this association's next packet sooner than its poll (an Autokey step)."""
+        if assoc.assid not in self.associations:
+            return
+        due = self.authenticator.next_step(assoc, now)
+        if due is not None:
+            assoc.next_poll = min(assoc.next_poll, due)
 
     # broadcast client: volley, then listen ------------------------------
     def _start_broadcast_volley(self, pkt: NtpPacket, data: bytes, src: Address, dst: str | None,
@@ -483,10 +589,8 @@ class NtpHost:
 
     def _end_broadcast_volley(self, assoc: Association, now: float) -> None:
         """The volley gave a sample (and, with Autokey, every flag): listen to the broadcasts from now on."""
-        if assoc.autokey:
-            ready = getattr(self.authenticator, "broadcast_ready", None)
-            if ready is None or not ready(assoc):
-                return
+        if assoc.autokey and not self.authenticator.broadcast_ready(assoc):
+            return
         assoc.hmode = MODE_BCLIENT
         assoc.iburst = assoc.burst = False
         assoc.burst_left = 0
@@ -510,6 +614,9 @@ class NtpHost:
         return assoc.bcast_delay if assoc.bcast_delay is not None else self.broadcast_delay
 
     def _process(self, assoc: Association, pkt: NtpPacket, verdict: AuthResult, now: float) -> list[Outgoing]:
+        if verdict.verdict is Verdict.DECLINED:
+            self.counters["declined"] += 1
+            return []
         if verdict.verdict is Verdict.CRYPTO_NAK:
             assoc.flash |= TEST_AUTH
             assoc.bad_auth += 1
@@ -555,11 +662,30 @@ class NtpHost:
         if assoc.hmode == MODE_CLIENT:
             assoc.aorg = 0  # one answer per request
         assoc.received += 1
-        assoc.unreach = 0
         assoc.last_received = now
+        if assoc.autokey and not self.authenticator.proven(assoc):
+            return self._not_proven(assoc, pkt, now)
+        assoc.unreach = 0
         self._use_packet(assoc, pkt, t4, now)
         if assoc.bcast_volley and assoc.hmode == MODE_CLIENT and assoc.updated == now:
             self._end_broadcast_volley(assoc, now)
+        if assoc.assid in self.associations:
+            return self._passive_answer(assoc, now)
+        return []
+
+    def _not_proven(self, assoc: Association, pkt: NtpPacket, now: float) -> list[Outgoing]:
+        """ntpd's TEST8 (\"not proventic\"): the packet's MAC verifies, but this Autokey association has not
+        proven its server's identity (no PROV), so nothing in it reaches the clock: no sample, no reach bit,
+        no header values. The exchange goes on (the authenticator consumed its extension fields).
+        A configured association stays alive (ntpd resets unreach on a good crypto exchange); an ephemeral
+        one does not, so a stranger who cannot finish the exchange is demobilized after NTP_UNREACH polls."""
+        assoc.flash |= TEST_AUTOKEY
+        assoc.unproven += 1
+        self.counters["notproven"] += 1
+        if assoc.configured:
+            assoc.unreach = 0
+        if pkt.stratum == 0 and pkt.leap == LEAP_NOTINSYNC:
+            self._kiss(assoc, pkt.refid, pkt.poll)  # a RATE kiss paces the exchange too (ntpd: before TEST8)
         if assoc.assid in self.associations:
             return self._passive_answer(assoc, now)
         return []
@@ -611,6 +737,7 @@ class NtpHost:
     def _kiss(self, assoc: Association, refid: bytes, poll: int) -> None:
         code = refid.rstrip(b"\0").decode("ascii", "replace")
         if code == "RATE":
+            self._pacer(assoc).kissed(poll, assoc.hpoll)
             assoc.hpoll = max(assoc.hpoll, min(assoc.maxpoll, max(poll, assoc.minpoll) + 1))
             self._peer_event(assoc, PEVNT_RATE)
         elif code in ("DENY", "RSTR"):
@@ -621,13 +748,14 @@ class NtpHost:
                 assoc.hpoll = assoc.maxpoll
         else:
             return  # INIT, STEP...: an unsynchronised server, not an order
-        self.log(f"{assoc.srcadr[0]}: kiss code {code}")
+        if self._log_allowed(f"kiss code {code}"):
+            self.log(f"{assoc.srcadr[0]}: kiss code {code}")
 
     def _sample(self, assoc: Association, offset: float, delay: float, disp: float, now: float) -> None:
         result = assoc.filter.add(offset, delay, disp, now)
         assoc.updated = now
-        self._stats.append(("peerstats", now, f"{assoc.srcadr[0]} {self.peer_status_word(assoc):x} "
-                            f"{assoc.offset:.9f} {assoc.delay:.9f} {assoc.dispersion:.9f} {assoc.jitter:.9f}"))
+        self.record("peerstats", f"{assoc.srcadr[0]} {self.peer_status_word(assoc):x} "
+                    f"{assoc.offset:.9f} {assoc.delay:.9f} {assoc.dispersion:.9f} {assoc.jitter:.9f}")
         # ntpd selects only on a fresh best sample; we select on every sample (cheap, and it does not
         # leave a peer unselected when its best sample is an old one) but feed the discipline only fresh ones
         self._clock_select(now, fresh=result.fresh)
@@ -638,6 +766,8 @@ class NtpHost:
         for a in self.associations.values():
             if a.hmode == MODE_BROADCAST:
                 continue
+            if a.autokey and not self.authenticator.proven(a):
+                continue  # never a candidate before its identity is proven (ntpd: TEST8 discards its packets)
             out.append(Candidate(key=a.assid, offset=a.offset, delay=a.delay, dispersion=a.dispersion,
                                  jitter=a.jitter, root_delay=a.root_delay, root_dispersion=a.root_dispersion,
                                  stratum=a.stratum, reach=a.reach, leap=a.leap, updated=a.updated, poll=a.hpoll,
@@ -683,6 +813,7 @@ class NtpHost:
         s = self.sys
         s.orphan = False
         s.leap = peer.leap
+        self.authenticator.synchronized(s.leap != LEAP_NOTINSYNC, now)
         s.stratum = min(peer.stratum + 1, STRATUM_UNSPEC)
         s.source = SST_LOCAL if peer.refclock else SST_NTP
         # as ntpd's clock_update(): a primary server shows its clock's refid, others their peer's address
@@ -702,8 +833,8 @@ class NtpHost:
             if action in ("step", "panic"):
                 self.log(f"clock discipline: {action} for offset {offset:+.6f} s")
         # loopstats as ntpd's record_loop_stats: offset, frequency (PPM), jitter, wander (PPM), poll exponent
-        self._stats.append(("loopstats", now, f"{offset:.9f} {self.discipline.frequency * 1e6:.3f} "
-                            f"{jitter:.9f} {self.discipline.wander * 1e6:.6f} {s.poll}"))
+        self.record("loopstats", f"{offset:.9f} {self.discipline.frequency * 1e6:.3f} "
+                                 f"{jitter:.9f} {self.discipline.wander * 1e6:.6f} {s.poll}")
         self._rebuild_template()
 
     def _adjust_poll(self, offset: float, jitter: float) -> None:
@@ -735,6 +866,7 @@ class NtpHost:
             return
         s.orphan = True
         s.leap, s.stratum, s.refid, s.source = LEAP_NOWARNING, self.orphan_stratum, LOOPBACK_REFID, SST_UNSPEC
+        self.authenticator.synchronized(True, now)
         s.root_delay = s.root_dispersion = 0.0
         s.offset = s.jitter = 0.0
         self.log(f"orphan mode: stratum {s.stratum}")
@@ -759,13 +891,23 @@ class NtpHost:
                 self._poll_local_clock(assoc, now)
                 continue
             if assoc.hmode == MODE_BCLIENT:
+                # a broadcast client that stopped hearing its broadcaster, or never heard a good broadcast in
+                # NTP_UNREACH intervals, is demobilized (ntpd: the timeout of an ephemeral association)
                 was = assoc.reach
                 assoc.reach = (assoc.reach << 1) & 0xFF
+                assoc.unreach += 1
                 assoc.next_poll = now + assoc.poll_interval()
                 if was and not assoc.reach:
                     self._peer_event(assoc, PEVNT_UNREACH)
                     self._demobilize(assoc)
+                elif not assoc.reach and assoc.unreach >= NTP_UNREACH:
+                    self._demobilize(assoc)
                 continue
+            if assoc.hmode in _PACED:
+                wait = self._pacer(assoc).delay(now)
+                if wait > 0:  # the server's limiter would not take it yet: poll when it will (pacing.py)
+                    assoc.next_poll = now + wait
+                    continue
             was_reachable = assoc.reach != 0
             if assoc.on_poll(now, self.sys.poll):
                 self._demobilize(assoc)
@@ -785,7 +927,15 @@ class NtpHost:
                 out.append(packet)
         if self.sys.peer is None:
             self._check_orphan(now)
+        for line in self.log_limiter.flush(now):
+            self.log(line)
         return out
+
+    def _pacer(self, assoc: Association) -> ServerPacer:
+        pacer = self._pacers.get(assoc.srcadr)
+        if pacer is None:
+            pacer = self._pacers[assoc.srcadr] = ServerPacer()
+        return pacer
 
     def _poll_local_clock(self, assoc: Association, now: float) -> None:
         """The local clock driver: always reachable, zero offset; its filter starts full so that an
@@ -821,11 +971,9 @@ class NtpHost:
                         reftime=s.reftime, org=org, rec=rec, xmt=xmt)
         header = encode_header(pkt)
         tail = self.authenticator.request_tail(assoc, header, now)
-        # [autokey] the authenticator may ask for the next Autokey step sooner than the poll interval
-        poll_hint = getattr(self.authenticator, "poll_hint", None)
-        hint = poll_hint(assoc, now) if poll_hint is not None else None
-        if hint is not None:
-            assoc.next_poll = min(assoc.next_poll, now + hint)
+        self._follow_authenticator(assoc, now)  # [autokey] the next step may be due before the next poll
+        if assoc.hmode in _PACED:
+            self._pacer(assoc).sent(now)
         assoc.aorg = xmt
         assoc.sent_stamps.append(xmt)
         assoc.last_sent = now

@@ -6,7 +6,7 @@ import pytest
 from core_sim import T0, SimNet, make_host
 
 from ntpd_py.clock.select import SEL_SYSPEER
-from ntpd_py.engine.control_view import HostControlView
+from ntpd_py.control.view import HostControlView
 from ntpd_py.ntptime import to_ntp64
 from ntpd_py.wire.packet import decode, encode, NtpPacket
 
