@@ -40,6 +40,11 @@ def to_ntp64(unix: float) -> int:
     return value & 0xFFFFFFFFFFFFFFFF
 
 
+def ntp64_stamp(unix: float) -> int:
+    """64-bit NTP timestamp for a reply's receive and transmit stamps: truncated, as ntpd's; no 0 special case."""
+    return int((unix + NTP_UNIX_OFFSET) * FRAC) & 0xFFFFFFFFFFFFFFFF
+
+
 def from_ntp64(stamp: int, pivot: float | None = None) -> float:
     """Unix time for a 64-bit NTP timestamp; 0 stays 0. The era is chosen nearest to `pivot` (default: era 0/1 by 1968)."""
     if stamp == 0:

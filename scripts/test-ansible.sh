@@ -21,7 +21,7 @@ step "ansible-lint --profile production"
 run ansible-lint --profile production
 
 step "syntax check of every playbook"
-for pb in site.yml renew.yml rotate-identity.yml playbooks/verify.yml; do
+for pb in site.yml renew.yml rotate-identity.yml playbooks/verify.yml autokey.ntp.site autokey.ntp.renew autokey.ntp.rotate_identity; do
   run ansible-playbook --syntax-check -i inventories/lab "$pb"
   run ansible-playbook --syntax-check -i inventories/example "$pb"
 done

@@ -1,7 +1,8 @@
 """Shared fixtures: the reference vectors, free loopback addresses, and a capability-less launcher.
 
 Rules these fixtures enforce for every test:
-- vectors: when CI=true and ../shared/vectors is missing, tests that need them FAIL rather than skip;
+- vectors: the reference data in tests/data/vectors (copied from ../shared/vectors, see PROVENANCE.md there), so
+  every clone runs the conformance tests; NTPD_PY_VECTORS points elsewhere (e.g. the full ../shared/vectors);
 - network: only 127.0.0.0/8 (or network namespaces the test creates);
 - clock: daemons are started through `safe_cmd`, which drops CAP_SYS_TIME so nothing can move this clock.
 """
@@ -17,7 +18,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-VECTORS = Path(os.environ.get("NTPD_PY_VECTORS", ROOT.parent / "shared" / "vectors"))
+VECTORS = Path(os.environ.get("NTPD_PY_VECTORS", ROOT / "tests" / "data" / "vectors"))
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 
@@ -31,8 +32,8 @@ def _require(condition: bool, what: str) -> None:
 
 @pytest.fixture(scope="session")
 def vectors() -> Path:
-    """The reference ntpd 4.2.8p15 vectors directory."""
-    _require((VECTORS / "README.md").is_file(), f"reference vectors at {VECTORS}")
+    """The reference ntpd 4.2.8p15 vectors directory (in the repository unless NTPD_PY_VECTORS says otherwise)."""
+    _require((VECTORS / "leap-seconds.list").is_file(), f"reference vectors at {VECTORS}")
     return VECTORS
 
 

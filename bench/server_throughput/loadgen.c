@@ -1,10 +1,15 @@
-/* NTP client-request load generator for bench/server_throughput (loopback only).
- * usage: loadgen SRC_IP DST_IP PORT SECONDS WINDOW
- * Keeps WINDOW requests outstanding on one connected UDP socket (sendmmsg/recvmmsg batches) and prints
- * "sent=N replies=M seconds=S" at the end. Requests are 48-byte NTPv4 mode-3 packets. */
+/* NTP client-request load generator for bench/server_throughput (loopback or a test's network namespace only).
+ * usage: loadgen SRC_IP DST_IP PORT SECONDS WINDOW RECORDS
+ * RECORDS is a file of requests made by run.py: u32 count, then per request u16 length, u16 key length, the
+ * request bytes, the reply key (empty for plain requests).  Requests go out round robin, WINDOW outstanding
+ * (sendmmsg/recvmmsg batches).  A reply counts as valid only when it is a mode-4, non-KoD answer whose origin
+ * timestamp is the transmit timestamp of one of our requests and, when that request was MAC'd, its key ID is
+ * the request's and MD5(key || header) matches the MAC.  Prints "sent=N valid=V invalid=I seconds=S". */
 #define _GNU_SOURCE
+#define OPENSSL_SUPPRESS_DEPRECATED
 #include <arpa/inet.h>
-#include <errno.h>
+#include <openssl/md5.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +19,9 @@
 #include <unistd.h>
 
 #define BATCH 32
+#define MAXREQ 1024
+
+struct record { uint16_t len, keylen; unsigned char req[MAXREQ]; unsigned char key[64]; };
 
 static double now(void) {
     struct timespec ts;
@@ -21,8 +29,33 @@ static double now(void) {
     return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+static int valid_reply(const unsigned char *r, int n, const struct record *recs, uint32_t count) {
+    if (n < 48 || (r[0] & 7) != 4 || r[1] == 0) return 0;         /* mode 4, not a kiss-o'-death */
+    uint32_t idx = ((uint32_t)r[28] << 24) | ((uint32_t)r[29] << 16) | ((uint32_t)r[30] << 8) | r[31];
+    if (idx >= count) return 0;
+    const struct record *q = &recs[idx];
+    if (memcmp(r + 24, q->req + 40, 8)) return 0;                 /* origin echoes our transmit timestamp */
+    if (!q->keylen) return n == 48;
+    if (n != 48 + 4 + 16 || memcmp(r + 48, q->req + 48, 4)) return 0;  /* the request's key ID, MD5 MAC */
+    unsigned char buf[64 + 48], digest[16];
+    memcpy(buf, q->key, q->keylen);
+    memcpy(buf + q->keylen, r, 48);
+    MD5(buf, q->keylen + 48, digest);
+    return memcmp(digest, r + 52, 16) == 0;
+}
+
 int main(int argc, char **argv) {
-    if (argc != 6) { fprintf(stderr, "usage: %s SRC DST PORT SECONDS WINDOW\n", argv[0]); return 2; }
+    if (argc != 7) { fprintf(stderr, "usage: %s SRC DST PORT SECONDS WINDOW RECORDS\n", argv[0]); return 2; }
+    FILE *f = fopen(argv[6], "rb");
+    uint32_t count = 0;
+    if (!f || fread(&count, 4, 1, f) != 1 || count == 0) { perror(argv[6]); return 2; }
+    struct record *recs = calloc(count, sizeof *recs);
+    for (uint32_t i = 0; i < count; i++) {
+        if (fread(&recs[i].len, 2, 1, f) != 1 || fread(&recs[i].keylen, 2, 1, f) != 1 || recs[i].len > MAXREQ ||
+            recs[i].keylen > 64 || fread(recs[i].req, 1, recs[i].len, f) != recs[i].len ||
+            fread(recs[i].key, 1, recs[i].keylen, f) != recs[i].keylen) { fprintf(stderr, "bad records\n"); return 2; }
+    }
+    fclose(f);
     int fd = socket(AF_INET, SOCK_DGRAM, 0);
     struct sockaddr_in src = {0}, dst = {0};
     src.sin_family = dst.sin_family = AF_INET;
@@ -38,30 +71,37 @@ int main(int argc, char **argv) {
     }
     struct timeval tv = {0, 20000};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    unsigned char req[48] = {0x23};
-    unsigned char rbuf[BATCH][128];
+    unsigned char rbuf[BATCH][MAXREQ];
     struct mmsghdr smsg[BATCH], rmsg[BATCH];
     struct iovec siov[BATCH], riov[BATCH];
     for (int i = 0; i < BATCH; i++) {
-        siov[i].iov_base = req; siov[i].iov_len = sizeof req;
         riov[i].iov_base = rbuf[i]; riov[i].iov_len = sizeof rbuf[i];
         memset(&smsg[i], 0, sizeof smsg[i]); memset(&rmsg[i], 0, sizeof rmsg[i]);
         smsg[i].msg_hdr.msg_iov = &siov[i]; smsg[i].msg_hdr.msg_iovlen = 1;
         rmsg[i].msg_hdr.msg_iov = &riov[i]; rmsg[i].msg_hdr.msg_iovlen = 1;
     }
-    long sent = 0, replies = 0, outstanding = 0;
+    long sent = 0, valid = 0, invalid = 0, outstanding = 0;
+    uint32_t next = 0;
     double start = now(), end = start + seconds;
     while (now() < end) {
         while (outstanding < window) {
             int n = window - outstanding < BATCH ? window - outstanding : BATCH;
+            for (int i = 0; i < n; i++) {
+                siov[i].iov_base = recs[next].req; siov[i].iov_len = recs[next].len;
+                next = (next + 1) % count;
+            }
             int k = sendmmsg(fd, smsg, n, 0);
             if (k <= 0) break;
             sent += k; outstanding += k;
         }
-        int r = recvmmsg(fd, rmsg, BATCH, MSG_WAITFORONE, NULL);
-        if (r > 0) { replies += r; outstanding -= r; }
-        else if (errno == EAGAIN || errno == EWOULDBLOCK) outstanding = 0; /* lost: refill the window */
+        int k = recvmmsg(fd, rmsg, BATCH, 0, NULL);
+        if (k <= 0) { outstanding = 0; continue; }  /* timeout: the server dropped some, refill the window */
+        for (int i = 0; i < k; i++) {
+            if (valid_reply(rbuf[i], rmsg[i].msg_len, recs, count)) valid++; else invalid++;
+        }
+        outstanding -= k;
+        if (outstanding < 0) outstanding = 0;
     }
-    printf("sent=%ld replies=%ld seconds=%.3f\n", sent, replies, now() - start);
+    printf("sent=%ld valid=%ld invalid=%ld seconds=%.3f\n", sent, valid, invalid, now() - start);
     return 0;
 }

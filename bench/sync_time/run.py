@@ -94,14 +94,14 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bench_sync_") as tmpdir:
         tmp = Path(tmpdir)
         server_addr, client_addr = f"{ns.net}.1", f"{ns.net}.2"
-        (tmp / "server.conf").write_text(f"interface listen {server_addr}\nserver 127.127.1.0\n"
+        (tmp / "server.conf").write_text(f"interface ignore ipv4\ninterface ignore ipv6\ninterface listen {server_addr}\nserver 127.127.1.0\n"
                                          "fudge 127.127.1.0 stratum 8\n")
         server = start(ns.server_ns, [PYTHON, "-m", "ntpd_py.daemon.cli", "-n", "-c", str(tmp / "server.conf"),
                                       "-l", str(tmp / "server.log")])
         try:
             time.sleep(2)
             for _ in range(args.rounds):
-                (tmp / "client.conf").write_text(f"interface listen {client_addr}\nserver {server_addr} iburst\n")
+                (tmp / "client.conf").write_text(f"interface ignore ipv4\ninterface ignore ipv6\ninterface listen {client_addr}\nserver {server_addr} iburst\n")
                 t0 = time.monotonic()
                 client = start(ns.client_ns, [PYTHON, "-m", "ntpd_py.daemon.cli", "-n", "-c",
                                               str(tmp / "client.conf"), "-l", str(tmp / "client.log")])

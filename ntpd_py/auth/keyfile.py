@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-NTP_MAXKEY = 65535
+from ..protocol import NTP_MAXKEY
 MAX_ASCII_KEY = 20
 MAX_KEY_BYTES = 32
 DIGEST_ALIASES = {"M": "MD5", "MD5": "MD5", "SHA": "SHA1", "SHA1": "SHA1", "SHA-1": "SHA1"}

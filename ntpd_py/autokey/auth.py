@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from ..control.values import quoted
+from ..wire.control_values import quoted
 from ..engine.auth import CRYPTO_NAK, Authenticator, AuthResult, SymmetricKeyAuth, Verdict
 from ..wire.extension import ExtensionError, ExtensionField, Opcode, decode_field
 from ..wire.packet import NtpPacket
@@ -139,6 +139,12 @@ class AutokeyAuth(Authenticator):
             return AuthResult(Verdict.CRYPTO_NAK, packet.keyid, "crypto-NAK")
         if dst is None:
             return AuthResult(Verdict.ERROR, packet.keyid, "no local address for the session key")
+        if packet.extensions:  # ntpd's group rules come first, before the MAC (receive(), group_test)
+            ident = (self.state(assoc).ident if assoc is not None else None) or self.host.creds.ident
+            reason = self.host.group_declines(packet.extensions, ident,
+                                              request=assoc is None and packet.mode == MODE_CLIENT)
+            if reason:
+                return AuthResult(Verdict.DECLINED, packet.keyid, reason)
         remote = src[0]
         if packet.extensions or packet.mode == MODE_BROADCAST:
             cookie = 0  # broadcast keys are public: the key ID chain is what authenticates them

@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from ..keys.cert import CERT_SIGN, CERT_TRUST, Certificate, CertificateError, parse_certificate
 from ..ntptime import NTP_UNIX_OFFSET
+from ..protocol import MODE_ACTIVE, MODE_BCLIENT, MODE_BROADCAST, MODE_CLIENT, MODE_PASSIVE, MODE_SERVER
 from ..wire.extension import VALUE_LEN, ExtensionField, Opcode
 from . import schemes
 from .errors import AutokeyError, Xevnt, stats_line, text
@@ -29,8 +30,6 @@ from .leapfile import parse_autokey_value as parse_leap
 from .session import KeyList, autokey_value, decrypt_cookie, parse_autokey_value, symmetric_cookie
 from .signature import verify
 
-MODE_ACTIVE, MODE_PASSIVE, MODE_CLIENT, MODE_SERVER, MODE_BROADCAST = 1, 2, 3, 4, 5
-MODE_BCLIENT = 6  # a broadcast client association (ntpd: hmode client with MDF_BCLNT)
 MAX_TRAIL = 8  # certificates on one trail; ntpd has no limit, so a hostile server could feed it forever
 
 
@@ -95,10 +94,6 @@ class PeerAutokey:
         if has_sync:
             want |= CryptoFlag.SIGN | CryptoFlag.LEAP
         return bool(self.crypto) and self.crypto & want == want
-
-
-def _ntp(now: float) -> int:
-    return (int(now) + NTP_UNIX_OFFSET) & 0xFFFFFFFF
 
 
 class Exchange:

@@ -91,6 +91,15 @@ def status_word(nid: int, *, scheme: int = 0, tai: bool = False, priv: bool = Fa
     return int(word)
 
 
+SCHEME_FLAGS = {"tc": 0, "pc": CryptoFlag.PRIV, "iff": CryptoFlag.IFF, "gq": CryptoFlag.GQ, "mv": CryptoFlag.MV}
+
+
+def full_flags(scheme: str | None, *, nid: int = 8, tai: bool = False) -> int:
+    """An association's flags once every step is verified: IFF 0x87f21, GQ 0x87f41, MV 0x87f81, TC 0x87f01,
+    PC 0x87f11 (signature NID 8, md5WithRSAEncryption); `tai` adds 0x2 (the server has a leap table)."""
+    return status_word(nid, scheme=int(SCHEME_FLAGS[scheme or "tc"]), tai=tai) | VERIFY_MASK
+
+
 def signature_nid(flags: int) -> int:
     return (flags >> NID_SHIFT) & 0xFFFF
 

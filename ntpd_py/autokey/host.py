@@ -20,8 +20,8 @@ from ..keys.cert import build_certificate, parse_certificate
 from ..keys.identity.gq import GqParams
 from ..keys.identity.iff import IffParams
 from ..keys.identity.mv import MvServerKey
-from ..ntptime import NTP_UNIX_OFFSET
-from ..wire.extension import MAX_VALLEN, ExtensionField, Opcode
+from ..ntptime import NTP_UNIX_OFFSET, ntp_seconds
+from ..wire.extension import MAX_VALLEN, ExtensionError, ExtensionField, Opcode, decode_field
 from . import schemes
 from .errors import AutokeyError, Xevnt, stats_line
 from .flags import CryptoFlag, nid_name, status_word
@@ -31,10 +31,6 @@ from .signature import sign
 
 YEAR = 365 * 86400
 MAXHOSTNAME = 255
-
-
-def ntp_seconds(unix: float) -> int:
-    return (int(unix) + NTP_UNIX_OFFSET) & 0xFFFFFFFF
 
 
 @dataclass
@@ -99,6 +95,12 @@ class HostCredentials:
     leap: LeapTable | None = None
     digest: str = "md5"  # `crypto digest`: session keys and MACs
     extra_certificates: list[tuple[Certificate, int]] = field(default_factory=list)
+    ident: str | None = None  # `crypto ident GROUP` (ntpd's sys_ident): the group this host's clients prove
+
+
+def group_of(hostname: str) -> str | None:
+    """The trust group of an Autokey host name: what follows '@' (alice@grp -> grp), None without one."""
+    return hostname.partition("@")[2] if "@" in hostname else None
 
 
 class AutokeyHost:
@@ -123,6 +125,7 @@ class AutokeyHost:
             raise AutokeyError(Xevnt.PUB, "host certificate does not carry the sign key's public key")
         self.creds = creds
         self.hostname = cert.subject
+        self.group = group_of(self.hostname)  # ntpd's sys_groupname
         self.sign_key = creds.sign_key or creds.host_key
         self.sign_digest = cert.digest_name
         self.nid = cert.signature_nid
@@ -216,6 +219,32 @@ class AutokeyHost:
             elif entry.flags & CERT_TRUST:
                 trusted = entry
         return trusted or other
+
+    # --- group rules (ntpd's receive() and group_test()) -----------------------------------------------
+
+    def group_declines(self, raw_fields: list[bytes], ident: str | None, request: bool) -> str:
+        """Why a packet is declined by the group rules, or "" when it passes.
+
+        Only a host whose name carries a group (alice@grp) applies them, to the host name of an ASSOC field
+        (request or response): without '@group' the packet is declined ("empty autokey groupname"); for
+        anything but a client's request (`request`: ntpd answers those in its fast path) the group must be
+        ours or `ident` (the association's `ident`, else `crypto ident`), as ntpd's group_test."""
+        if self.group is None:
+            return ""
+        for raw in raw_fields:
+            if len(raw) < 4 or (int.from_bytes(raw[:4], "big") >> 16) & 0x3FFF != (2 << 8) | Opcode.ASSOC:
+                continue
+            try:
+                ext = decode_field(raw)[0]
+            except ExtensionError:
+                return "ASSOC field unreadable"
+            name = ext.value.decode("ascii", "replace") if not ext.short and ext.value else ""
+            group = group_of(name)
+            if group is None:
+                return f"empty autokey groupname (host {name!r}, ours {self.hostname})"
+            if not request and group != self.group and group != ident:
+                return f"autokey group mismatch ({group!r}, ours {self.group!r}, ident {ident!r})"
+        return ""
 
     # --- server side: answer one request ------------------------------------------------------------
 

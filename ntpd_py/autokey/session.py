@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from .errors import AutokeyError, Xevnt
 
-NTP_MAXKEY = 65535  # key IDs above this are autokey session keys
+from ..protocol import NTP_MAXKEY  # key IDs above this are autokey session keys
 NTP_MAXSESSION = 100  # maximum entries on a key list
 NTP_AUTOMAX = 12  # default `autokey` log2 seconds: key list lifetime
 NTP_REVOKE = 17  # default `revoke` log2 seconds: server private value lifetime

@@ -76,7 +76,7 @@ def credentials_from_config(config, stats: Callable[[str, str], None] | None = N
         stats("0.0.0.0", f"{cert.path.name} 0x{cert.value.cert_flags:x} len {len(cert.value.der)}")
     return HostCredentials(host_key=host_key.value, host_fstamp=host_key.filestamp or 0, certificate=cert.value,
                            cert_fstamp=cert.filestamp or 0, sign_key=sign_key.value, identity=ident, leap=leap,
-                           digest=digest)
+                           digest=digest, ident=config.crypto.ident)
 
 
 def _client_lookup(store: KeyStore, stats) -> Callable[[str, str], tuple[Any, int] | None]:

@@ -20,6 +20,7 @@ STEPOUT = 900.0
 PANIC_THRESHOLD = 1000.0
 PLL_GAIN = 16
 MAX_FREQ = 500e-6
+CLOCK_AVG = 4.0  # averaging constant of the jitter and wander estimates (RFC 5905's AVG)
 
 
 class ClockAdjuster(Protocol):
@@ -123,8 +124,19 @@ class ClockDiscipline:
         self.last_update: float | None = None
         self.spike_since: float | None = None
         self.jitter = 0.0
+        self.wander = 0.0  # RMS of frequency changes, s/s (ntpd's clock_stability; loopstats' wander in PPM)
 
-    def update(self, offset: float, now: float, poll: int) -> str:
+    def _record_frequency_change(self, delta: float) -> None:
+        """RFC 5905 local_clock(): wander = sqrt(w^2 + (delta^2 - w^2) / AVG), an exponential RMS average."""
+        square = self.wander * self.wander
+        self.wander = (square + (delta * delta - square) / CLOCK_AVG) ** 0.5
+
+    def update(self, offset: float, now: float, poll: int, sample_time: float | None = None) -> str:
+        """`sample_time`: when the offset was measured.  A sample measured before the last correction (the
+        filter's best can be an older sample) no longer describes this clock: it is ignored ("old"), as
+        RFC 5905's clock_update never uses an old sample; feeding it would correct the same offset twice."""
+        if sample_time is not None and self.last_update is not None and sample_time <= self.last_update:
+            return "old"
         if abs(offset) > self.panic:
             return "panic"
         if abs(offset) > self.step_threshold:
@@ -137,13 +149,14 @@ class ClockDiscipline:
             return "step"
         self.spike_since = None
         if self.last_update is not None:
-            interval = now - self.last_update
+            interval, before = now - self.last_update, self.frequency
             tau = float(1 << max(poll, 0))
             loop = PLL_GAIN * tau
             self.frequency += offset * min(interval, tau) / (loop * loop) * 4
             if interval > 0:
                 self.frequency += offset / max(interval, tau) / 4  # FLL share
             self.frequency = max(-MAX_FREQ, min(MAX_FREQ, self.frequency))
+            self._record_frequency_change(self.frequency - before)
             self.adjuster.set_frequency(self.frequency)
         self.adjuster.slew(offset)
         self.last_update = now

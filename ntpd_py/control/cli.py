@@ -1,6 +1,7 @@
 """`ntpd-py-q`: a tiny ntpq for scripts and labs, over ntpd_py.control.client.
 
     ntpd-py-q [-p PORT] [-t SECONDS] [-c COMMAND]... [HOST]
+    ntpd-py-q --prometheus [-p PORT] [HOST]...    # node_exporter textfile metrics (control/prometheus.py)
 
 COMMAND is `as` (associations), `rv [ASSID] [NAME[,NAME]...]` (read variables) or `peers`. HOST defaults to
 127.0.0.1. Exit status: 0 on success, 1 when the server answers an error or does not answer, 2 on bad usage.
@@ -14,6 +15,7 @@ import time
 from typing import Sequence, TextIO
 
 from ..ntptime import NTP_UNIX_OFFSET
+from . import prometheus
 from .client import Association, ControlClient, ControlError, Variables
 
 TALLY = " x.-+#*o"  # ntpq's tally code by selection status
@@ -103,8 +105,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("-p", "--port", type=int, default=123)
     parser.add_argument("-t", "--timeout", type=float, default=2.0)
     parser.add_argument("-n", "--numeric", action="store_true", help="accepted for ntpq compatibility")
-    parser.add_argument("host", nargs="?", default="127.0.0.1")
+    parser.add_argument("--prometheus", action="store_true", help="print Autokey metrics for node_exporter")
+    parser.add_argument("host", nargs="*", default=["127.0.0.1"])
     args = parser.parse_args(argv)
+    if args.prometheus:
+        readings = [prometheus.collect(host, args.port, args.timeout) for host in args.host]
+        sys.stdout.write(prometheus.render(readings))
+        return 0 if all(reading.error is None for reading in readings) else 1
+    if len(args.host) != 1:
+        parser.error("one HOST (several only with --prometheus)")
+    args.host = args.host[0]
     commands = args.command or ["peers"]
     try:
         with ControlClient(args.host, args.port, timeout=args.timeout) as client:

@@ -8,8 +8,11 @@ Behaviour follows ntpd 4.2.8's ntp_control.c, because ntpq (classic and ntpsec) 
   an unknown name gives CERR_UNKNOWNVAR, an unknown association CERR_BADASSOC;
 - text is "name=value" items joined by ", " with "\\r\\n" before an item that would pass column 72, and a
   final "\\r\\n"; payloads longer than 468 octets go out in fragments with the MORE bit and offsets;
-- REQ_NONCE and READ_MRU (`ntpq -c mrulist`) work when the view offers `mru_entries()`; an empty list else;
-- opcodes ntpd reserves for authenticated clients answer CERR_PERMISSION, others CERR_BADOP.
+- READVAR by name answers in the view's order (ntpd's table order), so ntpq's sysinfo, pstats, iostats, ...
+  find every field they ask for;
+- REQ_NONCE and READ_MRU (`ntpq -c mrulist`) work from the view's `mru_entries()`;
+- READ_ORDLIST_A (`ntpq -c ifstats`, `reslist`) is served to requests authenticated with the controlkey;
+  the other opcodes ntpd reserves for authenticated clients answer CERR_PERMISSION, unknown ones CERR_BADOP.
 Access control (`restrict noquery`) is the engine's decision, made before a datagram gets here.
 """
 
@@ -22,11 +25,11 @@ import struct
 from dataclasses import dataclass, fields, replace
 from typing import Protocol, Sequence
 
-from ..engine.control_view import ControlView
 from ..ntptime import to_ntp64
 from ..wire import control as wire
+from ..wire import control_values as values
 from ..wire.control import ControlFormatError, ControlFrame
-from . import values
+from .view import ControlView
 
 MAX_DATA_LINE = 72  # ntpd's MAXDATALINELEN
 MAX_ITEM_VALUE = 127  # ntpd's ctl_getitem buffer: a longer "=value" ends the packet's parsing
@@ -241,6 +244,8 @@ class ControlResponder:
             return self._text(req, self.view.system_status(), [("nonce", self._nonce(now, source))], leap)
         if op == wire.OP_READ_MRU:
             return self._read_mru(req, leap, now, source)
+        if op == wire.OP_READ_ORDLIST_A and keyid is not None and keyid == self.controlkey:
+            return self._read_ordered_list(req, leap)
         if op in AUTH_ONLY_OPCODES:
             return [wire.error_response(req, wire.CERR_PERMISSION, leap)]
         self.counters.bad_opcode += 1
@@ -248,36 +253,25 @@ class ControlResponder:
 
     def _status_only(self, req: ControlFrame, leap: int) -> list[ControlFrame]:
         if req.assid:
-            status = self._peer_status(req.assid)
+            status = self.view.peer_status(req.assid)
             if status is None:
                 return [wire.error_response(req, wire.CERR_BADASSOC, leap)]
         else:
             status = self.view.system_status()
         return wire.fragment(req, status, b"", leap)
 
-    def _peer_status(self, assid: int) -> int | None:
-        lookup = getattr(self.view, "peer_status", None)
-        if lookup is not None:
-            return lookup(assid)
-        for known, status in self.view.associations():
-            if known == assid:
-                return status
-        return None
-
-    def _peer_read(self, assid: int, keyid: int | None) -> None:
-        """ntpd clears a peer's event counter when an authenticated request reads it."""
-        clear = getattr(self.view, "clear_peer_events", None)
-        if keyid is not None and clear is not None:
-            clear(assid)
-
-    def _peer_read_variables(self, req: ControlFrame, keyid: int | None) -> tuple[int, list[tuple[str, str]]] | None:
-        """The status word and variables of the request's association (an authenticated read clears its
-        event count, as ntpd does); None for an unknown association."""
-        status = self._peer_status(req.assid)
-        variables = self.view.peer_variables(req.assid) if status is not None else None
-        if status is None or variables is None:
+    def _peer_read_variables(self, req: ControlFrame, keyid: int | None,
+                             by_name: bool = False) -> tuple[int, list[tuple[str, str]]] | None:
+        """The status word and variables (default ones, or all readable by name) of the request's association;
+        an authenticated read clears its event count, as ntpd does. None for an unknown association."""
+        status = self.view.peer_status(req.assid)
+        if status is None:
             return None
-        self._peer_read(req.assid, keyid)
+        variables = self.view.named_peer_variables(req.assid) if by_name else self.view.peer_variables(req.assid)
+        if variables is None:
+            return None
+        if keyid is not None:
+            self.view.clear_peer_events(req.assid)
         return status, list(variables)
 
     def _read_status(self, req: ControlFrame, leap: int, keyid: int | None) -> list[ControlFrame]:
@@ -294,16 +288,15 @@ class ControlResponder:
         if cut_short:
             self.counters.bad_items += 1
         if req.assid:
-            peer = self._peer_read_variables(req, keyid)
+            peer = self._peer_read_variables(req, keyid, by_name=bool(names))
             if peer is None:
                 return [wire.error_response(req, wire.CERR_BADASSOC, leap)]
             status, variables = peer
             known = PEER_VARIABLE_NAMES
         else:
             status = self.view.system_status()
-            named = getattr(self.view, "named_system_variables", None)
-            # by name, a view may offer more than its default list (ntpd's ss_* counters, ours)
-            variables = named() if names and named is not None else self.view.system_variables()
+            # by name, the view offers more than its default list (ntpd's ss_*, io_*, auth*, k* ...)
+            variables = self.view.named_system_variables() if names else self.view.system_variables()
             known = SYSTEM_VARIABLE_NAMES
         items = list(variables)
         if names:
@@ -321,6 +314,18 @@ class ControlResponder:
             if tail + 2 < wire.CTL_MAX_DATA_LEN:
                 payload += b"\r\n"
         return wire.fragment(req, status, payload, leap)
+
+    def _read_ordered_list(self, req: ControlFrame, leap: int) -> list[ControlFrame]:
+        """READ_ORDLIST_A for a request authenticated with the controlkey (ntpq's ifstats and reslist):
+        empty or "ifstats" lists the local addresses, "addr_restrictions" the restrict entries."""
+        if req.data in (b"", b"ifstats"):
+            rows = self.view.interface_rows()
+        elif req.data == b"addr_restrictions":
+            rows = self.view.restriction_rows()
+        else:
+            return [wire.error_response(req, wire.CERR_UNKNOWNVAR, leap)]
+        items = [(f"{name}.{index}", value) for index, row in enumerate(rows) for name, value in row]
+        return self._text(req, self.view.system_status(), items, leap)
 
     def _nonce(self, now: float, source: str) -> str:
         """A 96-bit nonce as ntpd's generate_nonce: the time and a keyed hash of time and client address."""
@@ -345,18 +350,18 @@ class ControlResponder:
 
     def _read_mru(self, req: ControlFrame, leap: int, now: float, source: str) -> list[ControlFrame]:
         """READ_MRU (ntpq -c mrulist): needs a fresh nonce; sends the view's MRU entries, newest first, at most
-        MRU_MAX_ENTRIES in one go, then now= and last.newest= which tell ntpq the list is complete."""
+        MRU_MAX_ENTRIES in one go, then now= and last.newest= which tell ntpq the list is complete.
+        mv.N is decimal (ctl_putuint: ntpq reads it with %u), rs.N hexadecimal (ctl_puthex)."""
         params = dict((name.strip(), value.strip()) for name, _, value in
                       (item.partition("=") for item in req.data.decode("latin-1").split(",")))
         if not self._valid_nonce(params.get("nonce", ""), now, source):
             return [wire.error_response(req, wire.CERR_BADVALUE if "nonce" in params else wire.CERR_BADFMT, leap)]
-        source_of_entries = getattr(self.view, "mru_entries", None)
-        entries = list(source_of_entries())[:MRU_MAX_ENTRIES] if source_of_entries is not None else []
+        entries = list(self.view.mru_entries())[:MRU_MAX_ENTRIES]
         items: list[tuple[str, str]] = [("nonce", self._nonce(now, source))]
         for i, (address, first, last, count, vn_mode, rflags) in enumerate(entries):
             items += [(f"addr.{i}", address), (f"last.{i}", values.timestamp(to_ntp64(last))),
                       (f"first.{i}", values.timestamp(to_ntp64(first))), (f"ct.{i}", str(count)),
-                      (f"mv.{i}", values.hexadecimal(vn_mode)), (f"rs.{i}", values.hexadecimal(rflags))]
+                      (f"mv.{i}", values.unsigned(vn_mode)), (f"rs.{i}", values.hexadecimal(rflags))]
         newest = max((entry[2] for entry in entries), default=0.0)
         items += [("now", values.timestamp(to_ntp64(now))), ("last.newest", values.timestamp(to_ntp64(newest)))]
         return self._text(req, self.view.system_status(), items, leap)

@@ -10,7 +10,9 @@ import argparse
 import os
 import sys
 
-from .main import Daemon, DaemonError, run_daemon, version_string
+from ..autokey.leapfile import LeapFileError
+from ..autokey.leapfile import load as load_leapfile
+from .main import DEBUG_ECHO, Daemon, DaemonError, run_daemon, version_string
 
 DEFAULT_CONFIG = "/etc/ntp.conf"
 
@@ -21,8 +23,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-n", "--nofork", action="store_true", help="stay in the foreground")
     p.add_argument("-p", "--pidfile", help="write the process id here; removed at exit")
     p.add_argument("-l", "--logfile", help="log here (overrides the logfile directive)")
-    p.add_argument("-D", "--set-debug-level", dest="debug", type=int, default=0,
-                   help="debug level (echo the log to stderr)")
+    p.add_argument("-D", "--set-debug-level", dest="debug", type=int, default=0, metavar="LEVEL",
+                   help="debug level: 1 echoes the log to stderr and stays in the foreground (as ntpd -d), "
+                        "2 also logs every statistics record")
     p.add_argument("--check", action="store_true", help="check the configuration and exit")
     p.add_argument("--version", action="store_true", help="print the version and exit")
     return p
@@ -55,6 +58,11 @@ def check_config(path: str) -> int:
                 where = f"{origin}: " if origin else ""
                 problems.append(f"{where}warning: trustedkey {keyid} is not in {config.keys}")
     problems.extend(_check_named_files(config))
+    from .main import key_permission_problems
+
+    for problem in key_permission_problems(config, keys_file=False):
+        origin = config.origins.get("keysdir") or config.origins.get("crypto")
+        problems.append(f"{origin}: error: {problem}" if origin else f"error: {problem}")
     for line in problems:
         print(line, file=sys.stderr)
     if not problems:
@@ -82,14 +90,7 @@ def _check_named_files(config) -> list[str]:
             problems.append(f"{_where(config, name)}error: {name} {path}: its directory does not exist")
     if config.leapfile and os.path.exists(config.leapfile):
         try:
-            from ..autokey.leapfile import LeapFileError, load as load_leapfile
-        except ImportError:
-            load_leapfile = None
-        try:
-            if load_leapfile is None:
-                open(config.leapfile, "rb").close()
-            else:
-                load_leapfile(config.leapfile, require_hash=False)
+            load_leapfile(config.leapfile, require_hash=False)
         except OSError as exc:
             problems.append(f"{_where(config, 'leapfile')}error: leapfile {config.leapfile}: {exc.strerror or exc}")
         except LeapFileError as exc:
@@ -120,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     except DaemonError as exc:
         print(f"ntpd-py: {exc}", file=sys.stderr)
         return 1
-    if not args.nofork:
+    if not (args.nofork or args.debug >= DEBUG_ECHO):
         _daemonize()
     try:
         run_daemon(daemon)

@@ -9,6 +9,7 @@ SIGINT stop the loop and remove the pidfile. Clock discipline only with `enable 
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import platform
 import signal
@@ -21,18 +22,24 @@ from pathlib import Path
 
 from ..auth.keyfile import KeyFileError, SymmetricKey, read_keys_file
 from ..clock.discipline import KernelClock
+from ..autokey.setup import attach as attach_autokey
+from ..config.interfaces import ListenPlan, listen_plan
 from ..config.model import NtpConfig
-from ..engine.control_view import HostControlView
+from ..control.responder import ControlResponder
+from ..control.view import HostControlView
 from ..engine.host import NtpHost, Outgoing
+from ..ntptime import ntp64_stamp
+from .netif import system_addresses
+from .stats import SystemCounters, sysstats_line, timestamp_fields, writers_from_config
 
 VERSION = "0.1.0"
 WILDCARDS = ("0.0.0.0", "::")
 IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)  # Linux's value; Python's socket module lacks the name
 MAX_DATAGRAM = 2048
 ANCILLARY_SPACE = socket.CMSG_SPACE(32)
-NTP_UNIX_OFFSET = 2208988800.0
 _XMT = struct.Struct("!Q")
 SYSSTATS_INTERVAL = 3600.0
+DEFAULT_KEYSDIR = "/usr/local/etc"  # ntpd's NTP_KEYSDIR (as autokey/setup.py)
 
 
 class DaemonError(Exception):
@@ -43,8 +50,12 @@ def version_string() -> str:
     return f"ntpd-py {VERSION}"
 
 
+DEBUG_ECHO = 1  # -D 1: every log line also on stderr, and the daemon stays in the foreground (as ntpd -d)
+DEBUG_RECORDS = 2  # -D 2: also every statistics record (peerstats, loopstats, cryptostats...) as a log line
+
+
 class Logger:
-    """ntpd-style log lines to a file (or stderr), with an optional debug echo."""
+    """ntpd-style log lines to a file (or stderr); from debug level 1 on, echoed to stderr."""
 
     def __init__(self, path: str | None, debug: int = 0) -> None:
         self.path, self.debug = path, debug
@@ -56,7 +67,7 @@ class Logger:
         if self._handle is not None:
             self._handle.write(line + "\n")
             self._handle.flush()
-        if self._handle is None or self.debug:
+        if self._handle is None or self.debug >= DEBUG_ECHO:
             print(line, file=sys.stderr, flush=True)
 
     def close(self) -> None:
@@ -107,13 +118,96 @@ def write_drift(path: str, ppm: float) -> None:
     os.replace(temp, target)
 
 
+def listen_plan_for(config: NtpConfig) -> ListenPlan:
+    """The `interface` rules applied to this host's addresses as ntpd applies them (config/interfaces.py)."""
+    system = system_addresses() if config.interfaces else []
+    return listen_plan(config.interfaces, system)
+
+
 def listen_addresses(config: NtpConfig) -> list[str]:
-    """Addresses of `interface listen ADDR` lines; the wildcard when there is none."""
-    out = []
-    for item in config.interfaces:
-        if item.action == "listen" and item.target not in ("all", "ipv4", "ipv6", "wildcard"):
-            out.append(item.target.split("/", 1)[0])
-    return out or ["0.0.0.0"]
+    """The addresses the daemon will listen on (the wildcard when one wildcard socket serves)."""
+    return listen_plan_for(config).addresses
+
+
+def key_permission_problems(config: NtpConfig, *, keys_file: bool = True) -> list[str]:
+    """Who else may read this host's secrets or replace its keys: the keys directory (with Autokey) and, with
+    `keys_file`, the symmetric keys file. The daemon logs them all as warnings (at start and on SIGHUP);
+    `--check` refuses the keys directory's (the keys file is ntpd's, which never checked it)."""
+    from ..keys.permissions import permission_problems
+
+    problems = []
+    if config.crypto.present:
+        keysdir = config.keysdir or DEFAULT_KEYSDIR
+        if os.path.isdir(keysdir):
+            problems.extend(permission_problems(keysdir))
+    if keys_file and config.keys and os.path.isfile(config.keys):
+        mode = os.stat(config.keys).st_mode
+        if mode & 0o006:
+            problems.append(f"{config.keys}: symmetric keys file is readable or writable by others "
+                            f"(mode {mode & 0o7777:04o}): chmod 600 {config.keys}")
+    return problems
+
+
+def _socket_inodes(address: str, port: int, *, exact: bool = False) -> set[str]:
+    """Inodes of UDP sockets bound to `address` (or, unless `exact`, its family's wildcard) and `port`, from
+    /proc/net/udp[6]."""
+    v6 = ":" in address
+    packed = socket.inet_pton(socket.AF_INET6 if v6 else socket.AF_INET, address)
+    wildcard = bytes(len(packed))
+    if v6:  # /proc prints the address as four host-order 32-bit words
+        words = [packed[i:i + 4] for i in range(0, 16, 4)]
+        wanted = {"".join(w[::-1].hex().upper() for w in words), "0" * 32}
+    else:
+        wanted = {packed[::-1].hex().upper(), wildcard.hex().upper()}
+    if exact:
+        wanted = {w for w in wanted if set(w) != {"0"}} if address not in WILDCARDS else {"0" * (32 if v6 else 8)}
+    inodes = set()
+    try:
+        lines = Path(f"/proc/net/udp{'6' if v6 else ''}").read_text().splitlines()[1:]
+    except OSError:
+        return inodes
+    for line in lines:
+        fields = line.split()
+        if len(fields) > 9:
+            local, _, hexport = fields[1].partition(":")
+            if local in wanted and int(hexport, 16) == port:
+                inodes.add(fields[9])
+    return inodes
+
+
+def describe_owner(address: str, port: int, *, exact: bool = False) -> str | None:
+    """"process PID (COMMAND, pidfile FILE)" for the process holding `address`:`port`, where /proc tells."""
+    inodes = {f"socket:[{inode}]" for inode in _socket_inodes(address, port, exact=exact)}
+    if not inodes:
+        return None
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or proc.name == str(os.getpid()):
+            continue
+        try:
+            if not any(os.readlink(fd) in inodes for fd in (proc / "fd").iterdir()):
+                continue
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        args = [a.decode(errors="replace") for a in argv if a]
+        pidfile = next((args[i + 1] for i, a in enumerate(args[:-1]) if a in ("-p", "--pidfile")), None)
+        if pidfile is None:
+            conf = next((args[i + 1] for i, a in enumerate(args[:-1]) if a in ("-c", "--configfile")), None)
+            pidfile = _pidfile_of(conf) if conf else None
+        command = " ".join(args[:6])[:200]
+        return f"process {proc.name} ({command}{', pidfile ' + pidfile if pidfile else ''})"
+    return "another process"
+
+
+def _pidfile_of(conf: str) -> str | None:
+    try:
+        for line in Path(conf).read_text().splitlines():
+            words = line.split()
+            if len(words) >= 2 and words[0] == "pidfile":
+                return words[1]
+    except OSError:
+        pass
+    return None
 
 
 def resolve(name: str) -> str | None:
@@ -125,7 +219,7 @@ def resolve(name: str) -> str | None:
 
 def transmit_stamp() -> bytes:
     """The reply's transmit timestamp, taken as late as possible (just before the send), as ntpd does."""
-    return _XMT.pack(int((time.time() + NTP_UNIX_OFFSET) * 4294967296.0) & 0xFFFFFFFFFFFFFFFF)
+    return _XMT.pack(ntp64_stamp(time.time()))
 
 
 def route_source(remote: str, port: int) -> str | None:
@@ -148,26 +242,18 @@ class _Endpoint(asyncio.DatagramProtocol):
 
     def connection_made(self, transport) -> None:  # type: ignore[override]
         self.transport = transport
-        self.quick_reply = self.daemon.host.quick_reply
+        self.process = self.daemon.process
 
     def datagram_received(self, data: bytes, addr) -> None:  # type: ignore[override]
-        now = time.time()
-        try:
-            reply = self.quick_reply(data, addr, now)
-            if reply is not None:
-                self.transport.sendto(reply[:40] + transmit_stamp(), addr)
-                return
-            out = self.daemon.host.receive_datagram(data, addr[:2], self.local_dst, now)
-        except Exception as exc:  # the core must never crash the daemon: count, log, keep serving
-            self.daemon.internal_error(f"a packet from {addr[0]}", exc)
+        out = self.process(data, addr, self.local_dst, time.time())
+        if out.__class__ is bytes:
+            self.transport.sendto(out, addr)
             return
-        if out:
-            send = self.transport.sendto
-            for o in out:
-                if o.src is None or o.src == self.local_dst:
-                    send(o.data, o.dst)
-                else:
-                    self.daemon.send(o)
+        for o in out:
+            if o.src is None or o.src == self.local_dst:
+                self.transport.sendto(o.data, o.dst)
+            else:
+                self.daemon.send(o)
 
     def sendto(self, data: bytes, dst: tuple[str, int], src: str | None = None) -> None:
         self.transport.sendto(data, dst)
@@ -204,7 +290,7 @@ class _PacketInfoEndpoint:
         return None
 
     def _readable(self) -> None:
-        host, sock = self.daemon.host, self.sock
+        process, sock = self.daemon.process, self.sock
         for _ in range(64):  # then let the loop run timers
             try:
                 data, ancdata, _flags, addr = sock.recvmsg(MAX_DATAGRAM, ANCILLARY_SPACE)
@@ -213,16 +299,13 @@ class _PacketInfoEndpoint:
             except OSError:
                 self.daemon.receive_errors += 1
                 return
-            now = time.time()
             local = self._local_of(ancdata)
-            try:
-                reply = host.quick_reply(data, addr, now)
-                if reply is not None:
-                    self.sendto(reply[:40] + transmit_stamp(), addr, local)
-                    continue
-                out = host.receive_datagram(data, addr[:2], local, now)
-            except Exception as exc:  # the core must never crash the daemon: count, log, keep serving
-                self.daemon.internal_error(f"a packet from {addr[0]}", exc)
+            if local in self.daemon.dropped:  # `interface drop ADDRESS`: read and discarded, as ntpd does
+                self.daemon.interface_dropped += 1
+                continue
+            out = process(data, addr, local, time.time())
+            if out.__class__ is bytes:
+                self.sendto(out, addr, local)
                 continue
             for o in out:
                 self.sendto(o.data, o.dst, o.src or local)
@@ -271,11 +354,15 @@ class Daemon:
         self.stats = self._stats_writers(self.config)
         now = time.time()
         uname = platform.uname()
-        self.addresses = listen_addresses(self.config)
+        self.plan = listen_plan_for(self.config)
+        self.addresses = self.plan.addresses
+        self.dropped = frozenset(self.plan.dropped)  # `interface drop`: discarded when the wildcard reads them
+        self.interface_dropped = 0
         clock = KernelClock() if self.config.discipline else None
         self.host = NtpHost(self.config, now, keys=self.keys, local_addresses=self.addresses, clock=clock,
-                            resolve=resolve, system_info={"version": version_string(), "processor": uname.machine,
-                                                          "system": f"{uname.system}/{uname.release}"})
+                            resolve=resolve, send_clock=time.time,
+                            system_info={"version": version_string(), "processor": uname.machine,
+                                         "system": f"{uname.system}/{uname.release}"})
         if self.config.discipline and self.config.driftfile:
             ppm = read_drift(self.config.driftfile)
             if ppm is not None:  # only with `enable ntp`: start the discipline where the last run left it
@@ -285,9 +372,14 @@ class Daemon:
         self._route_wildcard_associations()
         if self.config.crypto.present:
             self._attach_autokey(now)
+        self._warn_key_permissions(self.config)
         self.view = HostControlView(self.host, [self._io_counters])
         self.host.control_handler = self._make_control_handler()
         self.log(f"{version_string()} starting, config {config_path}, port {self.config.listen_port}")
+
+    def _warn_key_permissions(self, config: NtpConfig) -> None:
+        for problem in key_permission_problems(config):
+            self.log(f"warning: {problem}")
 
     def _route_wildcard_associations(self) -> None:
         """On a wildcard socket an association's local address is the one the kernel routes from: ask it
@@ -299,31 +391,19 @@ class Daemon:
     def _attach_autokey(self, now: float) -> None:
         """`crypto` in the configuration: put Autokey (ntpd_py/autokey) in front of the symmetric keys."""
         try:
-            from ..autokey.setup import attach
-        except ImportError as exc:
-            raise DaemonError(f"{self.config_path}: crypto configured but Autokey is unavailable: {exc}") from None
-        try:
-            attach(self.host, now)
+            attach_autokey(self.host, now)
         except (ValueError, OSError) as exc:  # AutokeySetupError is a ValueError and names its file
             raise DaemonError(str(exc)) from None
 
-    def _make_control_handler(self) -> Callable[[bytes, tuple[str, int], float], list[bytes]] | None:
-        try:
-            from ..control.responder import ControlResponder
-        except ImportError:
-            return None
+    def _make_control_handler(self) -> Callable[[bytes, tuple[str, int], float], list[bytes]]:
         responder = ControlResponder(self.view, authenticator=self.host.symmetric, controlkey=self.config.controlkey)
         self.responder = responder
         self.view.counter_sources.append(responder.counters.as_variables)  # ctl_* in rv 0 and by name
         return lambda data, src, now: responder.handle(data, now, src[0])
 
     def _stats_writers(self, config: NtpConfig) -> dict:
-        try:
-            from .stats import writers_from_config
-        except ImportError:
-            return {}
-        try:
-            return writers_from_config(config, os.getpid(), time.time())
+        try:  # no pid here: `filegen ... type pid` names the file after the process that writes it (after fork)
+            return writers_from_config(config, None, time.time())
         except OSError as exc:
             self.log(f"statistics disabled: {exc}")
             return {}
@@ -331,7 +411,23 @@ class Daemon:
     def _io_counters(self) -> list[tuple[str, str]]:
         """The shell's own drops, for mode 6: packets the core failed on, sends and reads that failed."""
         return [("io_internal_errors", str(self.internal_errors)), ("io_sendfailed", str(self.send_errors)),
-                ("io_receive_errors", str(self.receive_errors))]
+                ("io_receive_errors", str(self.receive_errors)), ("io_interface_dropped", str(self.interface_dropped))]
+
+    def process(self, data: bytes, addr, local: str | None, now: float) -> bytes | list[Outgoing]:
+        """One datagram through the core, for every endpoint: a quick reply's bytes (its transmit stamp taken
+        last), or the full path's answers; nothing after an internal error (counted and logged)."""
+        try:
+            host = self.host
+            reply = host.quick_reply(data, addr, now)
+            if reply is not None:
+                return reply[:40] + transmit_stamp()
+            reply = host.quick_mac_reply(data, addr, now)
+            if reply is not None:
+                return reply
+            return host.receive_datagram(data, addr[:2], local, now)
+        except Exception as exc:  # the core must never crash the daemon: count, log, keep serving
+            self.internal_error(f"a packet from {addr[0]}", exc)
+            return []
 
     def internal_error(self, what: str, exc: BaseException) -> None:
         """Count a bug hit in the core; log the first few and then one in a thousand."""
@@ -350,9 +446,10 @@ class Daemon:
         for line in self.host.take_log():
             self.log(line)
         records = self.host.take_stats()
+        if self.log.debug >= DEBUG_RECORDS:
+            for name, _when, text in records:
+                self.log(f"{name} {text}")
         if records and self.stats:
-            from .stats import timestamp_fields
-
             for name, when, text in records:
                 writer = self.stats.get(name)
                 if writer is not None:
@@ -372,8 +469,6 @@ class Daemon:
         writer = self.stats.get("sysstats")
         if writer is None:
             return
-        from .stats import SystemCounters, sysstats_line
-
         c = self.host.counters
         counters = SystemCounters(uptime=int(now - self.host.started), received=c["received"],
                                   processed=c["processed"], new_version=c["thisver"], old_version=c["oldver"],
@@ -410,32 +505,73 @@ class Daemon:
             self.log(f"reload failed, keeping the running configuration: {exc}")
             return
         self.config, self.keys = config, keys
+        self._warn_key_permissions(config)
         self.host.reload(config, keys, time.time())
         self._flush_records()
 
     async def _open_sockets(self) -> None:
         loop = asyncio.get_running_loop()
         port = self.config.listen_port
+        optional = set(self.plan.optional) if not self.plan.wildcard else set()
         for address in self.addresses:
-            family = socket.AF_INET6 if ":" in address else socket.AF_INET
-            sock = socket.socket(family, socket.SOCK_DGRAM)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            if address in ("0.0.0.0", "::"):
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
-            else:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
             try:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
-                sock.bind((address, port))
-            except OSError as exc:
-                sock.close()
-                raise DaemonError(f"{self.config_path}: cannot bind {address} port {port}: {exc.strerror}") from None
+                sock = self._bind(address, port)
+            except DaemonError as exc:
+                if address not in optional:
+                    raise
+                # a loopback address that only ntpd's default listens on: another daemon may hold it
+                self.log(f"warning: not listening on {address}: {exc}")
+                continue
             if address in WILDCARDS:  # learn each datagram's local address (Autokey needs it)
                 self.endpoints[address] = _PacketInfoEndpoint(self, sock)
             else:
                 _, endpoint = await loop.create_datagram_endpoint(lambda a=address: _Endpoint(self, a), sock=sock)
                 self.endpoints[address] = endpoint
             self.log(f"listening on {address} port {port}")
+        if not self.endpoints:
+            raise DaemonError(f"{self.config_path}: the `interface` rules leave no address to listen on")
+
+    def _bind(self, address: str, port: int) -> socket.socket:
+        """A socket on `address`:`port`, never sharing that exact pair with another process.
+
+        A specific address is bound without SO_REUSEADDR, so a second daemon cannot take it over. A wildcard
+        socket carries SO_REUSEADDR (as ntpd's do), so that daemons on specific addresses can live beside it
+        (the kernel gives each datagram to the most specific socket); a second wildcard on the same port is
+        refused from /proc/net/udp before binding. A specific address under someone's wildcard is bound with
+        SO_REUSEADDR too: it is ours alone, the wildcard keeps the rest."""
+        family = socket.AF_INET6 if ":" in address else socket.AF_INET
+        plain = address.split("%", 1)[0]
+        wildcard = address in WILDCARDS
+        if wildcard and _socket_inodes(plain, port, exact=True):
+            raise self._in_use(address, port)
+        for reuse in ((True,) if wildcard else (False, True)):
+            sock = socket.socket(family, socket.SOCK_DGRAM)
+            if reuse:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+                if "%" in address:  # IPv6 link-local: bind with its interface's scope
+                    sock.bind(socket.getaddrinfo(address, port, family, socket.SOCK_DGRAM)[0][4])
+                else:
+                    sock.bind((address, port))
+                return sock
+            except OSError as exc:
+                sock.close()
+                if exc.errno != errno.EADDRINUSE:
+                    raise DaemonError(f"{self.config_path}: cannot bind {address} port {port}: "
+                                      f"{exc.strerror}") from None
+                if wildcard or _socket_inodes(plain, port, exact=True):
+                    raise self._in_use(address, port) from None
+                # only a wildcard holds the port: share it, keeping our address to ourselves
+        raise self._in_use(address, port)
+
+    def _in_use(self, address: str, port: int) -> DaemonError:
+        plain = address.split("%", 1)[0]
+        owner = describe_owner(plain, port, exact=True) or describe_owner(plain, port)
+        return DaemonError(f"{self.config_path}: {address} port {port} is already being served"
+                           f"{' by ' + owner if owner else ''}; not starting a second daemon on it "
+                           f"(stop that one, or give this one another `interface listen` address)")
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()

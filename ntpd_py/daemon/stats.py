@@ -138,7 +138,7 @@ class FilegenWriter:
     def __init__(self, directory: str | Path, filegen: Filegen, pid: int | None = None, started: float = 0.0) -> None:
         self.directory = Path(directory)
         self.filegen = filegen
-        self.pid = os.getpid() if pid is None else pid
+        self._pid = pid
         self.started = started
         self.current: Generation | None = None
         self.path: Path | None = None
@@ -146,6 +146,11 @@ class FilegenWriter:
         self.failures = 0
         self.last_error: str | None = None
         self._conflicts = 0
+
+    @property
+    def pid(self) -> int:
+        """The pid given, else this process's at the time of writing (the daemon forks after building us)."""
+        return os.getpid() if self._pid is None else self._pid
 
     @property
     def basename(self) -> Path:

@@ -2,5 +2,5 @@
 
 host.py (NtpHost: receive_datagram / handle_timers / next_timer), association.py (peer state and the
 poll state machine), restrict.py (restrict and discard), auth.py (the authentication hook Autokey plugs
-into), control_view.py (what mode 6 may read), events.py (event codes and status words).
+into), events.py (event codes and status words).
 """

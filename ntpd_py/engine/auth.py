@@ -53,6 +53,7 @@ class Verdict(enum.Enum):
     OK = "ok"
     ERROR = "error"  # unknown or untrusted key, wrong length, digest mismatch
     CRYPTO_NAK = "crypto-nak"
+    DECLINED = "declined"  # refused before authentication (Autokey group rules): dropped, counted as declined
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,7 +25,7 @@ from ..clock.discipline import ClockAdjuster, ClockDiscipline, NullClock
 from ..clock.filter import NTP_SHIFT, PHI
 from ..clock.select import SEL_SYSPEER, Candidate, SelectOptions, Selection, select
 from ..config.model import NtpConfig
-from ..ntptime import to_ntp64
+from ..ntptime import ntp64_stamp, to_ntp64
 from ..wire.packet import (HEADER_LEN, NtpPacket, PacketError, decode, encode_header, ntp_diff, refid_from_ipv4,
                            refid_from_text)
 from .association import (BURST_INTERVAL, MODE_ACTIVE, MODE_BCLIENT, MODE_BROADCAST, MODE_CLIENT, MODE_PASSIVE,
@@ -35,8 +35,11 @@ from .auth import Authenticator, AuthResult, SymmetricKeyAuth, Verdict
 from .events import (EVNT_NOPEER, EVNT_SYSRESTART, PEER_EVENT_NAMES, PEVNT_AUTH, PEVNT_DEMOBIL, PEVNT_DENY,
                      PEVNT_MOBIL, PEVNT_NEWPEER, PEVNT_RATE, PEVNT_REACH, PEVNT_UNREACH, SST_LOCAL, SST_NTP,
                      SST_UNSPEC, SYSTEM_EVENT_NAMES, EventCounter, peer_status, system_status)
+from .fastpath import quick_mac_reply
+from .loglimit import LogLimiter
 from .mru import MruTable, restrict_bits
-from .restrict import RestrictTable
+from .pacing import ServerPacer
+from .restrict import DEFAULT_AVERAGE, DEFAULT_MINIMUM, DEFAULT_MONITOR, Limit, RestrictTable
 
 Address = tuple[str, int]
 ControlHandler = Callable[[bytes, Address, float], list[bytes]]
@@ -53,6 +56,9 @@ LOCAL_CLOCK_PREFIX = "127.127.1."
 _REPLY = struct.Struct("!BBBb20s8sQQ")
 _MID = struct.Struct("!II4sQ")
 # restrict flags that change how a client request is answered: such sources take the full path
+# peer events that any (spoofed) packet can cause: logged a few times a minute, counted always
+_PACKET_EVENTS = frozenset({PEVNT_AUTH, PEVNT_RATE, PEVNT_DENY})
+_PACED = (MODE_CLIENT, MODE_ACTIVE)  # modes whose packets a server's limiter counts before answering
 _NOT_QUICK = frozenset({"ignore", "noserve", "notrust", "limited", "version"})
 COUNTER_NAMES = ("received", "thisver", "oldver", "badversion", "badformat", "badauth", "declined", "restricted",
                  "limited", "kodsent", "processed", "control", "mode7", "noassoc", "bogus", "duplicate",
@@ -109,8 +115,11 @@ class NtpHost:
                  keys: Mapping[int, SymmetricKey] | None = None, control_handler: ControlHandler | None = None,
                  local_addresses: Sequence[str] = (), clock: ClockAdjuster | None = None, precision: int = -20,
                  resolve: Callable[[str], str | None] | None = None, rng: random.Random | None = None,
-                 system_info: Mapping[str, str] | None = None) -> None:
+                 system_info: Mapping[str, str] | None = None, send_clock: Callable[[], float] | None = None) -> None:
         self.config = config
+        # the time a reply leaves (its transmit timestamp, taken as late as the MAC allows); the shell passes
+        # time.time, simulations leave it out and replies then carry the receive time
+        self.send_clock = send_clock
         self.started = now
         self._now = now
         self.rng = rng or random.Random()
@@ -128,11 +137,13 @@ class NtpHost:
         self._by_address: dict[Address, Association] = {}
         self._next_assid = self.rng.randint(1000, 60000)
         self._log: list[str] = []
+        self.log_limiter = LogLimiter()  # lines caused by (possibly spoofed) packets: a few a minute per kind
         self._stats: list[tuple[str, float, str]] = []
         self.discipline_enabled = config.discipline
         self.clock: ClockAdjuster = clock if clock is not None and self.discipline_enabled else NullClock()
         self.discipline = ClockDiscipline(self.clock)
         self.restrict = RestrictTable()
+        self._pacers: dict[Address, ServerPacer] = {}  # our packets as each server's limiter sees them
         self.select_options = SelectOptions()
         self.orphan_stratum = STRATUM_UNSPEC
         self.orphan_at = now + DEFAULT_ORPHANWAIT
@@ -189,8 +200,11 @@ class NtpHost:
         self.sys.poll = max(NTP_MINPOLL, min(client_polls)) if client_polls else NTP_MINPOLL
 
     def _apply_restrict(self, config: NtpConfig) -> None:
-        table = RestrictTable(average=int(config.discard.get("average", 3)),
-                              minimum=float(config.discard.get("minimum", 2)))
+        discard = config.discard
+        table = RestrictTable(average=int(discard.get("average", DEFAULT_AVERAGE)),
+                              minimum=int(discard.get("minimum", DEFAULT_MINIMUM)),
+                              monitor_age=int(discard.get("monitor", DEFAULT_MONITOR)), rng=self.rng)
+        table.keep_buckets(self.restrict)
         for item in config.restricts:
             address = item.address
             if address == "default" and item.ipv == 6:
@@ -253,6 +267,7 @@ class NtpHost:
         self.associations.pop(assoc.assid, None)
         if self._by_address.get(assoc.srcadr) is assoc:
             del self._by_address[assoc.srcadr]
+            self._pacers.pop(assoc.srcadr, None)
         if self.sys.peer == assoc.assid:
             self.sys.peer = None
 
@@ -288,8 +303,18 @@ class NtpHost:
     def _peer_event(self, assoc: Association, code: int) -> None:
         if assoc.events.report(code):
             line = f"{assoc.srcadr[0]} {self.peer_status_word(assoc):04x} {code | 0x80:02x} {PEER_EVENT_NAMES[code]}"
+            if code in _PACKET_EVENTS and not self._log_allowed(PEER_EVENT_NAMES[code]):
+                return  # counted (assoc.bad_auth, ss_badauth...), not written: strangers cannot fill the disk
             self.log(line)
             self.record("protostats", line)
+
+    def _log_allowed(self, kind: str) -> bool:
+        """Rate-limit a line that a packet caused (engine/loglimit.py); summaries owed go out first."""
+        if not self.log_limiter.allow(kind, self._now):
+            return False
+        for summary in self.log_limiter.flush(self._now):
+            self.log(summary)
+        return True
 
     def _sys_event(self, code: int) -> None:
         if self.sys.events.report(code):
@@ -324,13 +349,20 @@ class NtpHost:
             if "ignore" in flags or "noquery" in flags:
                 counters["restricted"] += 1
                 return []
+            if "limited" in flags and self.restrict.monitor(src[0], now, burst_ok=True) is not Limit.OK:
+                # ntpd 4.2.8 answers mode 6 before its limiter; a 12-byte `rv 0` then draws ~1.3 KB, an
+                # amplifier for spoofed sources. Like ntpsec, we count it in the source's bucket: dropped, no KoD.
+                # `minimum` is waived (ntpq sends its requests back to back); the bucket bounds the rate
+                counters["limited"] += 1
+                return []
             if self.control_handler is None:
                 return []
             try:
                 replies = self.control_handler(bytes(data), src, now)
             except Exception as exc:  # a responder bug must not take the daemon down
                 counters["control_errors"] += 1
-                self.log(f"control request from {src[0]} failed: {exc!r}")
+                if self._log_allowed("control request failed"):
+                    self.log(f"control request from {src[0]} failed: {exc!r}")
                 return []
             return [Outgoing(r, src, dst) for r in replies]
         if mode == 7:
@@ -366,6 +398,8 @@ class NtpHost:
             return self._serve(pkt, data, src, dst, flags, now)
         return self._peer_packet(pkt, data, src, dst, flags, now)
 
+    quick_mac_reply = quick_mac_reply  # client requests MAC'd with a symmetric key (engine/fastpath.py)
+
     def quick_reply(self, data: bytes, src: Address, now: float) -> bytes | None:
         """The hot path for the shell: a plain 48-byte NTPv4 client request from an unrestricted source,
         answered from the template. None means "not that case": call receive_datagram instead."""
@@ -381,10 +415,7 @@ class NtpHost:
         counters = self.counters
         counters["received"] += 1
         counters["thisver"] += 1
-        counters["processed"] += 1
-        stamp = int((now + 2208988800.0) * 4294967296.0)
-        return _REPLY.pack(self._leap_bits | 0x24, self._template_stratum, data[2], self.sys.precision,
-                           self._template_mid, data[40:48], stamp, stamp)
+        return self._reply_header(data, 4, now)
 
     # server replies ------------------------------------------------------
     def _rebuild_template(self) -> None:
@@ -398,11 +429,13 @@ class NtpHost:
 
     def _rate_check(self, src: Address, dst: str | None, flags: frozenset[str], data: bytes,
                     now: float) -> list[Outgoing] | None:
-        """None when the request may be served; otherwise what to send (a RATE KoD or nothing)."""
-        if not self.restrict.rate_limited(src[0], now):
+        """None when the request may be served; otherwise what to send (a RATE KoD or nothing). As ntpd, the
+        limiter itself spaces the KoDs (at most one per average headway), so a flood gets few kisses."""
+        verdict = self.restrict.monitor(src[0], now)
+        if verdict is Limit.OK:
             return None
         self.counters["limited"] += 1
-        if "kod" not in flags:
+        if verdict is not Limit.KOD or "kod" not in flags:
             return []
         self.counters["kodsent"] += 1
         # as ntpd's fast_xmit for a KoD: unsynchronised, stratum 0, refid RATE, every timestamp the client's
@@ -425,15 +458,26 @@ class NtpHost:
         return [Outgoing(self._reply_header(data, version, now), src, dst)]
 
     def _reply_header(self, data: bytes, version: int, now: float) -> bytes:
-        """A served request's 48-byte answer from the template; the request counts as processed."""
+        """A served request's 48-byte answer from the template; the request counts as processed. The receive
+        stamp is `now`; the transmit stamp is read from `send_clock` here, just before any MAC is computed
+        over it (ntpd's fast_xmit does the same), so a client sees the server's real processing time."""
         self.counters["processed"] += 1
-        stamp = int((now + 2208988800.0) * 4294967296.0)
+        rec = ntp64_stamp(now)
+        sent = self.send_clock() if self.send_clock is not None else now
+        xmt = ntp64_stamp(max(sent, now))
         return _REPLY.pack(self._leap_bits | (version << 3) | MODE_SERVER, self._template_stratum, data[2],
-                           self.sys.precision, self._template_mid, data[40:48], stamp, stamp)
+                           self.sys.precision, self._template_mid, data[40:48], rec, xmt)
 
     def _serve(self, pkt: NtpPacket, data: bytes, src: Address, dst: str | None, flags: frozenset[str],
                now: float) -> list[Outgoing]:
+        # as ntpd's receive(): the limiter comes before any digest or signature work, so a flood costs little
+        limited = self._rate_check(src, dst, flags, data, now) if "limited" in flags else None
+        if limited is not None:
+            return limited
         verdict = self.authenticator.check(pkt, data, src, dst, None, now)
+        if verdict.verdict is Verdict.DECLINED:
+            self.counters["declined"] += 1
+            return []
         if verdict.verdict is Verdict.CRYPTO_NAK:
             self.counters["badauth"] += 1
             return []
@@ -442,9 +486,6 @@ class NtpHost:
         elif "notrust" in flags and not verdict.ok:
             self.counters["restricted"] += 1
             return []
-        limited = self._rate_check(src, dst, flags, data, now) if "limited" in flags else None
-        if limited is not None:
-            return limited
         header = self._reply_header(data, pkt.version, now)
         tail = self.authenticator.reply_tail(pkt, verdict, src, dst, header, now)
         return [Outgoing(header + tail, src, dst)]
@@ -496,6 +537,9 @@ class NtpHost:
             counters["declined"] += 1
             return []
         verdict = self.authenticator.check(pkt, data, src, dst, None, now)
+        if verdict.verdict is Verdict.DECLINED:  # Autokey group rules
+            counters["declined"] += 1
+            return []
         if verdict.verdict in (Verdict.ERROR, Verdict.CRYPTO_NAK):
             counters["badauth"] += 1
             return []
@@ -571,6 +615,9 @@ class NtpHost:
         return assoc.bcast_delay if assoc.bcast_delay is not None else self.broadcast_delay
 
     def _process(self, assoc: Association, pkt: NtpPacket, verdict: AuthResult, now: float) -> list[Outgoing]:
+        if verdict.verdict is Verdict.DECLINED:
+            self.counters["declined"] += 1
+            return []
         if verdict.verdict is Verdict.CRYPTO_NAK:
             assoc.flash |= TEST_AUTH
             assoc.bad_auth += 1
@@ -691,6 +738,7 @@ class NtpHost:
     def _kiss(self, assoc: Association, refid: bytes, poll: int) -> None:
         code = refid.rstrip(b"\0").decode("ascii", "replace")
         if code == "RATE":
+            self._pacer(assoc).kissed(poll, assoc.hpoll)
             assoc.hpoll = max(assoc.hpoll, min(assoc.maxpoll, max(poll, assoc.minpoll) + 1))
             self._peer_event(assoc, PEVNT_RATE)
         elif code in ("DENY", "RSTR"):
@@ -701,7 +749,8 @@ class NtpHost:
                 assoc.hpoll = assoc.maxpoll
         else:
             return  # INIT, STEP...: an unsynchronised server, not an order
-        self.log(f"{assoc.srcadr[0]}: kiss code {code}")
+        if self._log_allowed(f"kiss code {code}"):
+            self.log(f"{assoc.srcadr[0]}: kiss code {code}")
 
     def _sample(self, assoc: Association, offset: float, delay: float, disp: float, now: float) -> None:
         result = assoc.filter.add(offset, delay, disp, now)
@@ -781,11 +830,12 @@ class NtpHost:
             return
         self._adjust_poll(offset, jitter)
         if self.discipline_enabled:
-            action = self.discipline.update(offset, now, s.poll)
+            action = self.discipline.update(offset, now, s.poll, sample_time=peer.filter.used_epoch)
             if action in ("step", "panic"):
                 self.log(f"clock discipline: {action} for offset {offset:+.6f} s")
         # loopstats as ntpd's record_loop_stats: offset, frequency (PPM), jitter, wander (PPM), poll exponent
-        self.record("loopstats", f"{offset:.9f} {self.discipline.frequency * 1e6:.3f} {jitter:.9f} 0.000000 {s.poll}")
+        self.record("loopstats", f"{offset:.9f} {self.discipline.frequency * 1e6:.3f} "
+                                 f"{jitter:.9f} {self.discipline.wander * 1e6:.6f} {s.poll}")
         self._rebuild_template()
 
     def _adjust_poll(self, offset: float, jitter: float) -> None:
@@ -854,6 +904,11 @@ class NtpHost:
                 elif not assoc.reach and assoc.unreach >= NTP_UNREACH:
                     self._demobilize(assoc)
                 continue
+            if assoc.hmode in _PACED:
+                wait = self._pacer(assoc).delay(now)
+                if wait > 0:  # the server's limiter would not take it yet: poll when it will (pacing.py)
+                    assoc.next_poll = now + wait
+                    continue
             was_reachable = assoc.reach != 0
             if assoc.on_poll(now, self.sys.poll):
                 self._demobilize(assoc)
@@ -873,7 +928,15 @@ class NtpHost:
                 out.append(packet)
         if self.sys.peer is None:
             self._check_orphan(now)
+        for line in self.log_limiter.flush(now):
+            self.log(line)
         return out
+
+    def _pacer(self, assoc: Association) -> ServerPacer:
+        pacer = self._pacers.get(assoc.srcadr)
+        if pacer is None:
+            pacer = self._pacers[assoc.srcadr] = ServerPacer()
+        return pacer
 
     def _poll_local_clock(self, assoc: Association, now: float) -> None:
         """The local clock driver: always reachable, zero offset; its filter starts full so that an
@@ -910,6 +973,8 @@ class NtpHost:
         header = encode_header(pkt)
         tail = self.authenticator.request_tail(assoc, header, now)
         self._follow_authenticator(assoc, now)  # [autokey] the next step may be due before the next poll
+        if assoc.hmode in _PACED:
+            self._pacer(assoc).sent(now)
         assoc.aorg = xmt
         assoc.sent_stamps.append(xmt)
         assoc.last_sent = now

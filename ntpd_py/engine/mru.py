@@ -32,10 +32,11 @@ def restrict_bits(flags: Iterable[str]) -> int:
 class MruTable:
     """Bounded most-recently-used table keyed by (address, port); `entries()` newest first."""
 
-    __slots__ = ("maxdepth", "_table")
+    __slots__ = ("maxdepth", "peak", "_table")
 
     def __init__(self, maxdepth: int = DEFAULT_MAXDEPTH) -> None:
         self.maxdepth = max(1, maxdepth)
+        self.peak = 0  # the most entries ever held (ntpd's mru_peakentries, `ntpq -c monstats`)
         self._table: OrderedDict[tuple[str, int], list] = OrderedDict()
 
     def __len__(self) -> int:
@@ -52,6 +53,8 @@ class MruTable:
             if len(table) >= self.maxdepth:
                 table.popitem(last=False)
             table[src] = [now, now, 1, vn_mode, rflags]
+            if len(table) > self.peak:
+                self.peak = len(table)
             return
         table.move_to_end(src)
         entry[1] = now

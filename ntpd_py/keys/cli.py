@@ -12,7 +12,17 @@ import sys
 from pathlib import Path
 
 from ..ntptime import unix_now
-from .keygen import DEFAULT_IDENTITY_BITS, DEFAULT_LIFETIME_DAYS, DEFAULT_MODULUS, KeygenError, KeygenOptions, generate
+from .files import link_name
+from .keygen import (
+    DEFAULT_IDENTITY_BITS,
+    DEFAULT_LIFETIME_DAYS,
+    DEFAULT_MODULUS,
+    KeygenError,
+    KeygenOptions,
+    generate,
+    authority_group,
+    installed_group,
+)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -71,6 +81,23 @@ def options_from_args(args: argparse.Namespace) -> KeygenOptions:
     )
 
 
+def default_group(options: KeygenOptions, keysdir: Path) -> tuple[str, str] | None:
+    """(group, where it came from) when none is named and `keysdir` says which: for an export (-e), the one
+    group whose keys the directory holds; for a new host key or certificate, the one group whose client
+    parameters are installed (a renewal keeps its subject)."""
+    if options.group is not None or "@" in (options.host or ""):
+        return None
+    if options.export:
+        group = authority_group(keysdir)
+        return (group, "the group keys in") if group is not None else None
+    if options.host is None:
+        return None
+    if not options.host_key and (keysdir / link_name("cert", options.host)).exists():
+        return None
+    group = installed_group(keysdir)
+    return (group, "the client parameters installed in") if group is not None else None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
@@ -79,8 +106,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.imbits < 256 or args.imbits > 4096:
         parser.error("-b: identity modulus must be 256..4096 bits")
     now = args.now if args.now is not None else unix_now()
+    options = options_from_args(args)
+    found = default_group(options, args.keysdir)
+    if found is not None:
+        options.group, origin = found
+        subject = f" (subject {options.host}@{options.group})" if options.host and not options.export else ""
+        print(f"ntpd-py-keygen: note: group {options.group!r} taken from {origin} {args.keysdir}{subject}; "
+              f"name it with -s HOST@GROUP or -i GROUP", file=sys.stderr)
     try:
-        result = generate(options_from_args(args), args.keysdir, now)
+        result = generate(options, args.keysdir, now)
     except KeygenError as exc:
         print(f"ntpd-py-keygen: error: {exc}", file=sys.stderr)
         print("ntpd-py-keygen: nothing was written", file=sys.stderr)

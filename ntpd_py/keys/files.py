@@ -34,6 +34,10 @@ class KeyFileError(Exception):
         super().__init__(f"{self.path}: {reason}")
 
 
+class WrongPassword(KeyFileError):
+    """An encrypted key that does not open with the password given (or none was given): never a reason to replace it."""
+
+
 def key_file_name(kind: str, owner: str, filestamp: int) -> str:
     """``ntpkey_<kind>_<owner>.<filestamp>``, e.g. ``ntpkey_RSAhost_alice.4004323481``."""
     return f"ntpkey_{kind}_{owner}.{filestamp}"
@@ -193,11 +197,63 @@ def _discard(tmp: str | os.PathLike[str]) -> None:
         pass
 
 
+# Temporary names of a write in progress: .<final name>.<pid>.<random>.tmp (files), .<link>.<pid>.<n>.lnk (links).
+# The writer's PID tells a killed run's leftovers from another run still writing (`clean_stale_temporaries`).
+_TEMPORARY = re.compile(r"^\.(?P<name>ntpkey_.+?|ntp\.keys)\.(?P<pid>\d+)\.[^.]+\.(?:tmp|lnk)$")
+_TEMPORARY_OLD = re.compile(r"^\.(?:ntpkey_.+|ntp\.keys)\.[^.]+\.(?:tmp|lnk)$")  # written before the PID was part
+STALE_WITHOUT_PID = 3600.0  # seconds after which an old-style temporary file without a PID is taken as stale
+
+
+def _temporary_prefix(name: str) -> str:
+    return f".{name}.{os.getpid()}."
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+def clean_stale_temporaries(directory: str | os.PathLike[str], now: float) -> list[Path]:
+    """Remove the temporary files and links a killed key-writing run left behind (their writer's process is
+    gone); a run still in progress keeps its own. Returns what was removed."""
+    removed: list[Path] = []
+    root = Path(directory)
+    try:
+        entries = list(root.iterdir())
+    except OSError:
+        return removed
+    for path in entries:
+        match = _TEMPORARY.match(path.name)
+        if match is not None:
+            pid = int(match["pid"])
+            if pid == os.getpid() or _process_alive(pid):
+                continue
+        elif _TEMPORARY_OLD.match(path.name):
+            try:
+                if now - path.lstat().st_mtime < STALE_WITHOUT_PID:
+                    continue
+            except OSError:
+                continue
+        else:
+            continue
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            continue
+        removed.append(path)
+    return removed
+
+
 def atomic_write(path: str | os.PathLike[str], data: bytes, mode: int) -> Path:
     """Write `data` to `path` via a temporary file in the same directory, fsync, chmod, rename."""
     path = Path(path)
     directory = path.parent
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    fd, tmp = tempfile.mkstemp(prefix=_temporary_prefix(path.name), suffix=".tmp", dir=directory)
     try:
         os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as handle:
@@ -217,7 +273,7 @@ def atomic_symlink(target: str, link: str | os.PathLike[str]) -> Path:
     link = Path(link)
     directory = link.parent
     for attempt in range(100):
-        tmp = directory / f".{link.name}.{os.getpid()}.{attempt}.lnk"
+        tmp = directory / f"{_temporary_prefix(link.name)}{attempt}.lnk"
         try:
             os.symlink(target, tmp)
             break
@@ -298,7 +354,7 @@ class KeySetWriter:
         staged: list[tuple[str, Path]] = []
         try:
             for pending in self.files:
-                fd, tmp = tempfile.mkstemp(prefix=f".{pending.name}.", suffix=".tmp", dir=self.directory)
+                fd, tmp = tempfile.mkstemp(prefix=_temporary_prefix(pending.name), suffix=".tmp", dir=self.directory)
                 staged.append((tmp, self.directory / pending.name))
                 os.fchmod(fd, pending.mode)
                 with os.fdopen(fd, "wb") as handle:

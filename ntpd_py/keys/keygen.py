@@ -14,7 +14,9 @@ filestamp; MV -V also writes the servers' ntpkey_mvkey file; the older guides' p
 
 from __future__ import annotations
 
+import errno
 import os
+import re
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,9 +35,21 @@ from .cert import (
     ntp_extensions,
     scheme_for,
 )
-from .files import KeyFileError, KeySetWriter, PRIVATE_MODE, PUBLIC_MODE, header, key_file_name, link_name
+from .files import (
+    KeyFileError,
+    KeySetWriter,
+    WrongPassword,
+    PRIVATE_MODE,
+    PUBLIC_MODE,
+    clean_stale_temporaries,
+    header,
+    key_file_name,
+    link_name,
+    parse_file_name,
+)
 from .identity import IdentityError, gq, iff, mv
 from .pem import private_key_pem
+from .permissions import directory_problems, permission_problems
 from .store import load_certificate_file, load_identity_file, load_key_file, load_mv_authority, read_private_keys
 
 DEFAULT_MODULUS = 2048
@@ -85,6 +99,7 @@ class KeygenResult:
     cert_not_after: int | None
     certificate: Certificate | None = None
     exports: str = ""  # text ntp-keygen prints on stdout (-e / -q exports)
+    export_files: dict[str, str] = field(default_factory=dict)  # the same exports by file name (in memory)
     messages: list[str] = field(default_factory=list)  # progress, as ntp-keygen prints on stderr
     notes: list[str] = field(default_factory=list)  # how ambiguous options were understood
 
@@ -108,6 +123,8 @@ class _Run:
     export_password: str | None
     writer: KeySetWriter
     result: KeygenResult
+    renewing: bool = False  # `-q PW` alone: a new certificate with the keys that exist, never new keys
+    export_only: bool = False  # -e / -q exports without anything to generate: no host key, no certificate
     exports: list[tuple[str, str, int]] = field(default_factory=list)  # (file name, text, mode)
 
     def say(self, text: str) -> None:
@@ -125,6 +142,32 @@ class _Run:
         return name
 
 
+_CLIENT_PARAMETERS = re.compile(r"^ntpkey_(?:iff|gq|mv)par_(?P<group>[^./]+)(?:\.\d+)?$")
+
+
+def installed_group(keysdir: Path) -> str | None:
+    """The trust group whose client parameters (ntpkey_iffpar_/gqpar_/mvpar_GROUP) are installed in `keysdir`,
+    when there is exactly one: the group a host of this directory belongs to."""
+    try:
+        groups = {m["group"] for m in map(_CLIENT_PARAMETERS.match, os.listdir(keysdir)) if m is not None}
+    except OSError:
+        return None
+    return groups.pop() if len(groups) == 1 else None
+
+
+_GROUP_KEYS = ("IFFkey", "GQkey", "MVta")
+
+
+def authority_group(keysdir: Path) -> str | None:
+    """The group whose keys (ntpkey_IFFkey_/GQkey_/MVta_GROUP.<stamp>) `keysdir` holds, when there is one."""
+    try:
+        names = os.listdir(keysdir)
+    except OSError:
+        return None
+    groups = {parsed[1] for parsed in map(parse_file_name, names) if parsed is not None and parsed[0] in _GROUP_KEYS}
+    return groups.pop() if len(groups) == 1 else None
+
+
 def _names(options: KeygenOptions) -> _Names:
     system = socket.gethostname()
     host = options.host or system
@@ -137,6 +180,21 @@ def _names(options: KeygenOptions) -> _Names:
         raise KeygenError(f"invalid host or group name {host!r}/{group!r}")
     certname = host if group is None else f"{host}@{group}"
     return _Names(host, group or host, certname)
+
+
+def _present(path: Path) -> bool:
+    """Whether a key file or link is there; a link that dangles or loops is an error naming it (a renewal or an
+    export must never quietly take a missing key for "make a new one")."""
+    if path.is_symlink():
+        try:
+            path.stat()
+        except OSError as exc:
+            target = os.readlink(path)
+            why = "loops" if exc.errno == errno.ELOOP else f"points at {target!r}, which does not exist"
+            raise KeygenError(f"{path}: broken link ({why}); restore the file it names, or remove the link to "
+                              f"make new keys; nothing written") from None
+        return True
+    return path.exists()
 
 
 def _first_private_file(keysdir: Path, names: _Names) -> Path | None:
@@ -155,11 +213,21 @@ def _can_read(path: Path, password: str) -> bool:
     return True
 
 
+def _renewing(options: KeygenOptions) -> bool:
+    """`-q PW` without -p and without -e: the older guides' monthly renewal with the existing keys."""
+    return options.export_password is not None and options.password is None and not options.export
+
+
+def _generating(options: KeygenOptions) -> bool:
+    return bool(options.host_key or options.sign_key or options.iff or options.gq or options.mv_keys
+                or options.trusted or options.private_cert or options.md5)
+
+
 def _passwords(options: KeygenOptions, keysdir: Path, names: _Names, notes: list[str]) -> tuple[str, str, str | None]:
     """(read password, write password, export password), accepting the older guides' -q/-p forms."""
     p, q = options.password, options.export_password
     generating = options.host_key or options.iff or options.gq or options.mv_keys or options.sign_key
-    if q is not None and p is None and not options.export:
+    if _renewing(options):
         notes.append(
             "note: -q without -p: taken as this host's key password (the older guides' meaning, e.g. the "
             "monthly `ntp-keygen -q PW` renewal); nothing is exported"
@@ -191,13 +259,21 @@ def generate(options: KeygenOptions, keysdir: str | os.PathLike[str], now: float
     keysdir = Path(keysdir)
     if not keysdir.is_dir():
         raise KeygenError(f"{keysdir}: keys directory does not exist")
+    for problem in directory_problems(keysdir.absolute()):
+        raise KeygenError(f"{problem}; nothing written")
     if options.export_dir is not None and not Path(options.export_dir).is_dir():
         raise KeygenError(f"{options.export_dir}: export directory does not exist")
-    names = _names(options)
     stamp = ntp_seconds(now)
     result = KeygenResult([], {}, stamp, None)
+    names = _names(options)
     read_pw, write_pw, export_pw = _passwords(options, keysdir, names, result.notes)
-    run = _Run(options, keysdir, now, names, stamp, read_pw, write_pw, export_pw, KeySetWriter(keysdir), result)
+    for problem in permission_problems(keysdir.absolute()):  # private keys others may read: said, not refused
+        result.notes.append(f"warning: {problem}")
+    for leftover in clean_stale_temporaries(keysdir.absolute(), now):
+        result.notes.append(f"note: removed {leftover}, left behind by an interrupted run")
+    run = _Run(options, keysdir, now, names, stamp, read_pw, write_pw, export_pw, KeySetWriter(keysdir), result,
+               renewing=_renewing(options),
+               export_only=(options.export or export_pw is not None) and not _generating(options))
     try:
         _run(run)
     except KeygenError:
@@ -224,9 +300,13 @@ def _run(run: _Run) -> None:
     if purpose is None and previous is not None and (previous.trusted or previous.private):
         purpose = "trust" if previous.trusted else "private"
         certname = previous.subject
+    elif (previous is not None and options.group is None and "@" not in (options.host or "")
+          and previous.subject.partition("@")[0] == names.host):
+        certname = previous.subject  # a renewal naming no group keeps the group of the certificate it renews
     scheme_for(options.scheme or "RSA-MD5")  # reject an unknown -c before doing any work
 
-    needs_keys = options.write_certificate or options.host_key or options.sign_key is not None
+    write_certificate = options.write_certificate and not run.export_only  # exports read, never write keys
+    needs_keys = write_certificate or options.host_key or options.sign_key is not None
     host_key = _host_key(run) if needs_keys else None  # export-only API runs touch no host key
     sign_key = _sign_key(run, host_key) if needs_keys else None
     is_dsa = isinstance(sign_key, dsa.DSAPrivateKey)
@@ -238,12 +318,13 @@ def _run(run: _Run) -> None:
     found_iff = _iff(run)
     found_mv = _mv(run)
     if options.export and gq_params is None and found_iff is None and found_mv is None:
-        run.result.notes.append(
-            f"note: -e: no identity keys (ntpkey_iffkey_/gqkey_/mvta_{names.group}) found, nothing to export"
+        raise KeygenError(
+            f"-e: no identity keys of group {names.group!r} in {run.keysdir} (ntpkey_iffkey_/gqkey_/mvta_"
+            f"{names.group}); name the group with -s HOST@GROUP or -i GROUP; nothing written"
         )
 
     certificate = None
-    if options.write_certificate:
+    if write_certificate:
         certificate = _certificate(run, sign_key, signature_algorithm, purpose, certname, gq_params)
     _commit(run)
     run.result.certificate = certificate
@@ -268,11 +349,12 @@ def _commit(run: _Run) -> None:
         run.result.links.update({str(export_dir / k): v for k, v in export_writer.links.items()})
     else:
         run.result.exports = "".join(text for _, text, _ in run.exports)
+    run.result.export_files = {name: text for name, text, _ in run.exports}
 
 
 def _previous_certificate(run: _Run) -> Certificate | None:
     path = run.keysdir / link_name("cert", run.names.host)
-    if not path.exists():
+    if not _present(path):
         return None
     try:
         return load_certificate_file(path).value
@@ -292,12 +374,15 @@ def _new_rsa(bits: int, what: str) -> rsa.RSAPrivateKey:
 def _host_key(run: _Run) -> Any:
     names, options = run.names, run.options
     path = run.keysdir / link_name("host", names.host)
-    if not options.host_key and path.exists():
+    if not options.host_key and _present(path):
         loaded = load_key_file(path, run.read_password)
         if not isinstance(loaded.value, rsa.RSAPrivateKey):
             raise KeygenError(f"{path}: host key is not an RSA key")
         run.say(f"Using host key {loaded.path.name}")
         return loaded.value
+    if not options.host_key and run.renewing:
+        raise KeygenError(f"{path}: no host key to renew the certificate with (-q PW renews with the existing "
+                          f"keys and never makes new ones); make a new host key with -H; nothing written")
     run.say(f"Generating RSA keys ({options.modulus} bits)...")
     key = _new_rsa(options.modulus, "host")
     run.say("Generating new host file and link")
@@ -323,7 +408,7 @@ def _sign_key(run: _Run, host_key: Any) -> Any:
         run.add(f"{kind}sign", names.host, private_key_pem(key, run.write_password), PRIVATE_MODE, [link_name("sign", names.host)])
         return key
     path = run.keysdir / link_name("sign", names.host)
-    if path.exists():
+    if _present(path):
         loaded = load_key_file(path, run.read_password)
         run.say(f"Using sign key {loaded.path.name}")
         return loaded.value
@@ -339,8 +424,15 @@ def _identity_links(run: _Run, kind: str) -> list[str]:
 def _load_existing(run: _Run, kind: str, scheme: str) -> tuple[Any, int | None] | None:
     for name in dict.fromkeys([run.names.group, run.names.host]):
         path = run.keysdir / link_name(kind, name)
-        if path.exists():
-            loaded = load_identity_file(path, scheme, True, run.read_password)
+        if _present(path):
+            try:
+                loaded = load_identity_file(path, scheme, True, run.read_password)
+            except WrongPassword as exc:
+                if run.options.export or run.export_password is not None:
+                    raise
+                # a group server's installed group key may have another password: this run needs none of it
+                run.result.notes.append(f"note: {scheme.upper()} group key not read ({exc}); not needed here")
+                return None
             run.say(f"Using {scheme.upper()} keys {loaded.path.name}")
             return loaded.value, loaded.filestamp
     return None
@@ -416,7 +508,7 @@ def _mv(run: _Run) -> mv.MvTrustedAuthority | None:
         authority = None
         for name in dict.fromkeys([run.names.group, run.names.host]):
             path = run.keysdir / link_name("mvta", name)
-            if path.exists():
+            if _present(path):
                 loaded = load_mv_authority(path, run.read_password)
                 authority, stamp = loaded.value, loaded.filestamp
                 run.say(f"Using MV keys {loaded.path.name}")

@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.asymmetric import dsa, rsa
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
 
-from .files import KeyFileError, PemBlock, pem_text
+from .files import KeyFileError, PemBlock, WrongPassword, pem_text
 
 PBKDF2_ROUNDS = 2048  # what OpenSSL 3's PEM_write_PKCS8PrivateKey uses (PKCS5_DEFAULT_ITER)
 SALT_BYTES = 8
@@ -106,7 +106,7 @@ def evp_bytes_to_key(password: bytes, salt: bytes, key_len: int) -> bytes:
 def _decrypt_pkcs8(der: bytes, password: bytes | None, path: Path) -> bytes:
     """PKCS#8 EncryptedPrivateKeyInfo (PBES2/PBKDF2) -> PrivateKeyInfo DER."""
     if password is None:
-        raise KeyFileError(path, "key is encrypted and no password was given")
+        raise WrongPassword(path, "key is encrypted and no password was given")
     try:
         info = keys.EncryptedPrivateKeyInfo.load(der)
         algorithm = info["encryption_algorithm"]
@@ -148,14 +148,14 @@ def _decrypt_pkcs8(der: bytes, password: bytes | None, path: Path) -> bytes:
         plain = _decrypt_cbc(factory, key, iv, data)
         keys.PrivateKeyInfo.load(plain).native  # noqa: B018 - a wrong key almost never yields valid DER
     except (ValueError, TypeError, OverflowError):
-        raise KeyFileError(path, "wrong password or corrupt key (decryption failed)") from None
+        raise WrongPassword(path, "wrong password or corrupt key (decryption failed)") from None
     return plain
 
 
 def _decrypt_traditional(block: PemBlock, password: bytes | None, path: Path) -> bytes:
     """Legacy ``Proc-Type: 4,ENCRYPTED`` PEM -> traditional DER."""
     if password is None:
-        raise KeyFileError(path, "key is encrypted and no password was given")
+        raise WrongPassword(path, "key is encrypted and no password was given")
     dek = block.headers.get("DEK-Info", "")
     name, _, iv_hex = dek.partition(",")
     name = name.strip().upper()
@@ -170,7 +170,7 @@ def _decrypt_traditional(block: PemBlock, password: bytes | None, path: Path) ->
     try:
         return _decrypt_cbc(factory, key, iv, block.der)
     except ValueError:
-        raise KeyFileError(path, "wrong password or corrupt key (decryption failed)") from None
+        raise WrongPassword(path, "wrong password or corrupt key (decryption failed)") from None
 
 
 def decrypt_block(block: PemBlock, password: str | bytes | None, path: str | os.PathLike[str]) -> tuple[str, bytes]:

@@ -24,17 +24,23 @@ def _is_private(name: str) -> bool:
     return parsed[0].lower().endswith(_PRIVATE_SUFFIXES)
 
 
-def permission_problems(keysdir: str | os.PathLike[str]) -> list[str]:
-    """One message per problem, each naming the path: a directory others may write, a private key others may read."""
+def directory_problems(keysdir: str | os.PathLike[str]) -> list[str]:
+    """The keys directory itself: world-writable (or not inspectable). ntpd-py-keygen refuses to write there."""
     root = Path(keysdir)
-    problems: list[str] = []
     try:
         mode = root.stat().st_mode
     except OSError as exc:
         return [f"{root}: cannot inspect the keys directory: {exc.strerror}"]
     if mode & stat.S_IWOTH:  # even with the sticky bit: others can still add a link under a name ntpd opens
-        problems.append(f"{root}: keys directory is world-writable (mode {stat.S_IMODE(mode):04o}); "
-                        f"anyone can replace its keys: chmod o-w {root}")
+        return [f"{root}: keys directory is world-writable (mode {stat.S_IMODE(mode):04o}); "
+                f"anyone can replace its keys: chmod o-w {root}"]
+    return []
+
+
+def permission_problems(keysdir: str | os.PathLike[str]) -> list[str]:
+    """One message per problem, each naming the path: a directory others may write, a private key others may read."""
+    root = Path(keysdir)
+    problems = directory_problems(root)
     try:
         entries = sorted(root.iterdir())
     except OSError as exc:

@@ -17,7 +17,8 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, replace
 
-MODE_CONTROL = 6
+from ..protocol import MODE_CONTROL
+
 HEADER = struct.Struct("!BBHHHHH")
 HEADER_LEN = HEADER.size  # 12
 CTL_MAX_DATA_LEN = 468  # data octets per fragment (ntpd's CTL_MAX_DATA_LEN)

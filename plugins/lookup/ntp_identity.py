@@ -75,7 +75,7 @@ EXAMPLES = r"""
 
 - name: One file named by the user
   ansible.builtin.debug:
-    msg: "{{ lookup('autokey.ntp.ntp_identity', file='/srv/ntp/ntpkey_gqpar_GR2.4004323481').link_name }}"
+    msg: "{{ lookup('autokey.ntp.ntp_identity', file='/srv/ntp/ntpkey_iffpar_GR1.4004323481').link_name }}"
 """
 
 RETURN = r"""

@@ -1,17 +1,41 @@
 # -*- coding: utf-8 -*-
 # Copyright: ntpd-py developers
 # MIT License (see LICENSE or https://opensource.org/licenses/MIT)
-"""The one message every module gives when ntpd_py cannot be imported on the managed host.
+"""The collection's one dependency check: every ntpd_py import of the modules and backends happens here.
 
-Modules import ntpd_py (the daemon's package) on the host, as community.crypto's modules import cryptography,
-instead of carrying a second copy of its logic; this turns a failed import into an instruction.
+Modules import ntpd_py (the daemon's package) on the managed host, as community.crypto's modules import
+cryptography, instead of carrying a second copy of its logic. A failed import becomes one instruction, given by
+`check_ntpd_py(module)`; the backends use the names below only after that check passed.
 """
 
 from __future__ import annotations
 
 import sys
+import traceback
 
 NTPD_PY_ROLE = "autokey.ntp.ntpd_py"
+
+# Re-exported for the backends and modules (imported once, here).
+__all__ = ["IMPORT_ERROR", "NTPD_PY_ROLE", "autokey_errors", "autokey_flags", "check_ntpd_py", "control_client",
+           "fail_if_missing", "key_cert", "key_files", "key_pem", "key_store", "keygen", "missing_ntpd_py_message",
+           "symmetric"]
+
+try:
+    from ntpd_py.autokey import errors as autokey_errors
+    from ntpd_py.autokey import flags as autokey_flags
+    from ntpd_py.control import client as control_client
+    from ntpd_py.keys import cert as key_cert
+    from ntpd_py.keys import files as key_files
+    from ntpd_py.keys import keygen
+    from ntpd_py.keys import pem as key_pem
+    from ntpd_py.keys import store as key_store
+    from ntpd_py.keys import symmetric
+except ImportError:
+    IMPORT_ERROR: str | None = traceback.format_exc()
+    autokey_errors = autokey_flags = control_client = key_cert = key_files = keygen = key_pem = key_store = None
+    symmetric = None
+else:
+    IMPORT_ERROR = None
 
 
 def missing_ntpd_py_message(import_error: str) -> str:
@@ -24,7 +48,14 @@ def missing_ntpd_py_message(import_error: str) -> str:
     )
 
 
-def fail_if_missing(module, import_error: str | None) -> None:
-    """Fail the module with missing_ntpd_py_message when the guarded import failed."""
+def check_ntpd_py(module) -> None:
+    """Fail the module with missing_ntpd_py_message when ntpd_py could not be imported."""
+    if IMPORT_ERROR is not None:
+        module.fail_json(msg=missing_ntpd_py_message(IMPORT_ERROR), exception=IMPORT_ERROR)
+
+
+def fail_if_missing(module, import_error: str | None = None) -> None:
+    """Older name of check_ntpd_py (kept for playbooks' own modules that imported it)."""
     if import_error is not None:
         module.fail_json(msg=missing_ntpd_py_message(import_error), exception=import_error)
+    check_ntpd_py(module)

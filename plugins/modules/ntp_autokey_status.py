@@ -78,11 +78,11 @@ EXAMPLES = r"""
     timeout: 300
   register: autokey
 
-- name: Check one GQ server association of a client
+- name: Check only the association with one server, once
   autokey.ntp.ntp_autokey_status:
     host: 127.0.0.1
     associations: [192.0.2.10]
-    expect_flags: "0x87f41"
+    expect_flags: "0x87f21"
 
 - name: Show the flags
   ansible.builtin.debug:
@@ -147,27 +147,18 @@ elapsed:
 """
 
 import time
-import traceback
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_native
 
 from ansible_collections.autokey.ntp.plugins.module_utils import autokey_report as report
-from ansible_collections.autokey.ntp.plugins.module_utils.ntpd_py_import import fail_if_missing
-
-try:
-    from ntpd_py.autokey import errors as autokey_errors
-    from ntpd_py.autokey import flags as autokey_flags
-    from ntpd_py.control import client as control_client
-except ImportError:
-    IMPORT_ERROR: str | None = traceback.format_exc()
-else:
-    IMPORT_ERROR = None
+from ansible_collections.autokey.ntp.plugins.module_utils import ntpd_py_import as ntpd
+from ansible_collections.autokey.ntp.plugins.module_utils.ntpd_py_import import check_ntpd_py
 
 
 def query(params: dict) -> tuple[list[tuple[object, list]], list[tuple[str, str]]]:
     """One reading: (Association, peer variables) per association, and the system variables."""
-    client = control_client.ControlClient(params["host"], params["port"], timeout=params["query_timeout"])
+    client = ntpd.control_client.ControlClient(params["host"], params["port"], timeout=params["query_timeout"])
     try:
         system = report.pairs(client.read_system())
         peers = []
@@ -206,7 +197,7 @@ def main() -> None:
         ),
         supports_check_mode=True,
     )
-    fail_if_missing(module, IMPORT_ERROR)
+    check_ntpd_py(module)
     params = module.params
     try:
         expected = report.parse_int(params["expect_flags"])
@@ -223,13 +214,13 @@ def main() -> None:
         checked, certificates, problems = [], [], []
         try:
             peers, system = query(params)
-        except (control_client.ControlError, OSError, ValueError) as exc:
+        except (ntpd.control_client.ControlError, OSError, ValueError) as exc:
             last_problem = "no mode-6 answer from %s: %s" % (where, to_native(exc))
         else:
-            reports = [report.association_report(association, variables, expected, autokey_flags, autokey_errors)
+            reports = [report.association_report(association, variables, expected, ntpd.autokey_flags, ntpd.autokey_errors)
                        for association, variables in peers]
             checked, problems = select(reports, params["associations"])
-            certificates = report.certificates(system, autokey_flags)
+            certificates = report.certificates(system, ntpd.autokey_flags)
             if not checked and not problems:
                 problems.append("no Autokey association at %s" % where)
             for peer in checked:

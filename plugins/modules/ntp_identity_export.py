@@ -125,9 +125,9 @@ EXAMPLES = r"""
     keysdir: /etc/ntp/keys
     host: alice
     group: GR1
-    scheme: gq
+    scheme: iff
     password: "{{ vault_gr1_server_password }}"
-  register: gr1_gq_export
+  register: gr1_iff_export
   no_log: true
 """
 
@@ -187,104 +187,18 @@ filestamp:
 
 import os
 import socket
-import stat
-import tempfile
-import time
-import traceback
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.common.text.converters import to_native, to_text
+from ansible.module_utils.common.text.converters import to_native
 
-from ansible_collections.autokey.ntp.plugins.module_utils.ntpd_py_import import fail_if_missing
+from ansible_collections.autokey.ntp.plugins.module_utils.module_backends.identity_export import (
+    ExportError,
+    IdentityExportBackend,
+)
+from ansible_collections.autokey.ntp.plugins.module_utils.ntpd_py_import import check_ntpd_py
 
-try:
-    from cryptography.hazmat.primitives import serialization
-    from ntpd_py.keys import files as key_files
-    from ntpd_py.keys import keygen
-except ImportError:
-    IMPORT_ERROR: str | None = traceback.format_exc()
-else:
-    IMPORT_ERROR = None
-
-# ntp-keygen's file kinds: client parameters and the (re-encrypted) server key of each scheme.
-CLIENT_KIND = {"iff": "iffpar", "gq": "gqpar", "mv": "mvpar"}
-SERVER_KIND = {"iff": "iffkey", "gq": "gqkey", "mv": "mvkey"}
-# Exported files hold group secrets (client parameters, an encrypted server key): owner only.
-EXPORT_MODE = 0o600
-
-
-def export(params: dict, export_dir: str) -> dict[str, str]:
-    """ntp-keygen -e (and -q) through ntpd_py into export_dir; returns file name -> content of what it wrote."""
-    keygen.generate(keygen.KeygenOptions(
-        host=params["host"],
-        group=params["group"],
-        password=params["password"],
-        export=True,
-        export_password=params["export_password"],
-        mv_client=params["mv_client"] if params["scheme"] == "mv" else None,
-        write_certificate=False,
-        export_dir=export_dir,
-    ), params["keysdir"], time.time())
-    written = {}
-    for name in os.listdir(export_dir):
-        path = os.path.join(export_dir, name)
-        if os.path.isfile(path) and not os.path.islink(path):
-            with open(path, "rb") as handle:
-                written[name] = to_text(handle.read())
-    return written
-
-
-def pick(written: dict[str, str], kind: str, group: str) -> tuple[str, str]:
-    """(file name, content) of the newest ntpkey_<kind>_<group>.<filestamp> written; ("", "") if none."""
-    wanted = key_files.link_name(kind, group).lower()
-    best, best_filestamp = None, None
-    for name in written:
-        parts = key_files.parse_file_name(name)
-        if parts is None or key_files.link_name(parts[0], parts[1]).lower() != wanted:
-            continue
-        if best is None or parts[2] > best_filestamp:
-            best, best_filestamp = name, parts[2]
-    return (best, written[best]) if best else ("", "")
-
-
-def key_meaning(path: str, password: str | None) -> list | None:
-    """The PEM blocks of a key file, encrypted ones decrypted with password; None if unreadable or undecryptable.
-
-    Comparing meanings, not bytes, keeps dest idempotent: every export has a new date line, and an encrypted
-    export a new salt.
-    """
-    try:
-        parsed = key_files.read_key_file(path)
-    except key_files.KeyFileError:
-        return None
-    meaning = []
-    for block in parsed.blocks:
-        if not block.encrypted:
-            meaning.append((block.label, block.der, sorted(block.headers.items())))
-            continue
-        if password is None:
-            return None
-        pem = key_files.pem_text(block.label, block.der, block.headers).encode("ascii")
-        try:
-            key = serialization.load_pem_private_key(pem, password.encode("utf-8"))
-        except (ValueError, TypeError):
-            return None
-        meaning.append(("decrypted", key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
-                                                       serialization.NoEncryption()), []))
-    return meaning
-
-
-def place(export_dir: str, dest: str, name: str, password: str | None, check_mode: bool) -> bool:
-    """Write export_dir/name to dest/name (atomic, 0600) unless the same keys are already there; True if changed."""
-    source, target = os.path.join(export_dir, name), os.path.join(dest, name)
-    if (os.path.isfile(target) and not os.path.islink(target)
-            and stat.S_IMODE(os.stat(target).st_mode) == EXPORT_MODE
-            and key_meaning(target, password) == key_meaning(source, password)):
-        return False
-    if not check_mode:
-        with open(source, "rb") as handle:
-            key_files.atomic_write(target, handle.read(), EXPORT_MODE)
-    return True
+RETURNED = ("content", "filename", "link_name", "filestamp", "path", "server_key_content", "server_key_filename",
+            "server_key_path")
 
 
 def withhold_masked(module: AnsibleModule, result: dict, names: tuple[str, ...]) -> list[str]:
@@ -316,7 +230,7 @@ def main() -> None:
         ),
         supports_check_mode=True,
     )
-    fail_if_missing(module, IMPORT_ERROR)
+    check_ntpd_py(module)
     params = module.params
     for option in ("password", "export_password"):
         if params[option] is not None and params[option] == "":
@@ -332,51 +246,20 @@ def main() -> None:
     dest = params["dest"]
     if dest is not None and os.path.exists(dest) and not os.path.isdir(dest):
         module.fail_json(msg="dest %s exists and is not a directory" % dest)
-    key_link = os.path.join(params["keysdir"], key_files.link_name("mvta" if scheme == "mv" else SERVER_KIND[scheme],
-                                                                   params["group"]))
-    if not os.path.exists(key_link):
+    backend = IdentityExportBackend(params)
+    if not os.path.exists(backend.group_key_link()):
         module.fail_json(msg="no %s group key for trust group %s: %s does not exist (generate it with "
                              "autokey.ntp.ntp_keygen identity=%s on the trusted authority)"
-                             % (scheme.upper(), params["group"], key_link, scheme))
-    changed = False
-    with tempfile.TemporaryDirectory(prefix="ntp-identity-export-") as export_dir:
-        try:
-            written = export(params, export_dir)
-        except (keygen.KeygenError, key_files.KeyFileError) as exc:
-            module.fail_json(msg="cannot export %s parameters of %s from %s: %s"
-                             % (scheme.upper(), params["group"], params["keysdir"], to_native(exc)))
-        filename, content = pick(written, CLIENT_KIND[scheme], params["group"])
-        if not filename:
-            module.fail_json(msg="ntpd_py exported no %s parameters for trust group %s from %s"
-                             % (scheme.upper(), params["group"], params["keysdir"]))
-        server_filename, server_content = "", ""
-        if params["export_password"] is not None:
-            server_filename, server_content = pick(written, SERVER_KIND[scheme], params["group"])
-        if dest is not None:
-            try:
-                if not os.path.isdir(dest):
-                    changed = True
-                    if not module.check_mode:
-                        os.makedirs(dest, mode=0o700)
-                changed |= place(export_dir, dest, filename, None, module.check_mode)
-                if server_filename:
-                    changed |= place(export_dir, dest, server_filename, params["export_password"], module.check_mode)
-            except (OSError, key_files.KeyFileError) as exc:
-                module.fail_json(msg="cannot write the export to %s: %s" % (dest, to_native(exc)))
-    parts = key_files.parse_file_name(filename)
-    if parts is not None:
-        link_name, filestamp = key_files.link_name(parts[0], parts[1]), parts[2]
-    else:
-        link_name, filestamp = filename, None
-    result = dict(changed=changed, content=content, filename=filename, link_name=link_name, filestamp=filestamp)
-    if dest is not None:
-        result["path"] = os.path.join(dest, filename)
-    if server_filename:
-        result.update(server_key_filename=server_filename, server_key_content=server_content)
-        if dest is not None:
-            result["server_key_path"] = os.path.join(dest, server_filename)
-    withheld = withhold_masked(module, result, ("content", "filename", "link_name", "filestamp", "path",
-                                                "server_key_content", "server_key_filename", "server_key_path"))
+                             % (scheme.upper(), params["group"], backend.group_key_link(), scheme))
+    try:
+        backend.generate()
+        changed = backend.needs_regeneration()
+        if changed and not module.check_mode:
+            backend.write()
+    except ExportError as exc:
+        module.fail_json(msg=to_native(exc))
+    result = dict(changed=changed, **backend.dump())
+    withheld = withhold_masked(module, result, RETURNED)
     if withheld:
         if dest is None and {"content", "filename", "server_key_content"} & set(withheld):
             module.fail_json(msg="a password occurs in the exported %s parameters of %s (%s), and Ansible masks "

@@ -80,12 +80,13 @@ seealso:
 """
 
 EXAMPLES = r"""
-- name: Install the IFF parameters of group GR1 exported by its trusted authority
+- name: Install the IFF parameters of group GR1 that its trusted authority published (fetched to ./publish)
   autokey.ntp.ntp_key_install:
     keysdir: /etc/ntp/keys
-    content: "{{ hostvars['gr1-authority'].gr1_export.content }}"
+    content: "{{ lookup('autokey.ntp.ntp_identity', 'GR1', publish_dir=playbook_dir ~ '/publish', scheme='iff').content }}"
     owner: root
     mode: "0600"
+  no_log: true
 
 - name: Install the leap-seconds file and its ntpkey_leap link
   autokey.ntp.ntp_key_install:
@@ -126,20 +127,12 @@ import hashlib
 import os
 import re
 import tempfile
-import traceback
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_bytes, to_native, to_text
 
-from ansible_collections.autokey.ntp.plugins.module_utils.ntpd_py_import import fail_if_missing
-
-try:
-    from ntpd_py.keys import files as key_files
-    from ntpd_py.keys import store as key_store
-except ImportError:
-    IMPORT_ERROR: str | None = traceback.format_exc()
-else:
-    IMPORT_ERROR = None
+from ansible_collections.autokey.ntp.plugins.module_utils import ntpd_py_import as ntpd
+from ansible_collections.autokey.ntp.plugins.module_utils.ntpd_py_import import check_ntpd_py
 
 DEFAULT_LINK = {"leap": "ntpkey_leap"}
 CLIENT_PARAMETERS = re.compile(r"^ntpkey_(iff|gq|mv)par_", re.IGNORECASE)
@@ -181,7 +174,7 @@ def choose_names(module, data: bytes, origin: str) -> tuple[str, str]:
     kind = module.params["kind"]
     filename = module.params["filename"]
     if not filename and kind == "identity":
-        filename = key_files.header_file_name(to_text(data, errors="surrogate_or_replace"))
+        filename = ntpd.key_files.header_file_name(to_text(data, errors="surrogate_or_replace"))
     if not filename and module.params["src"]:
         filename = os.path.basename(module.params["src"])
     if not filename and kind == "leap":
@@ -190,12 +183,12 @@ def choose_names(module, data: bytes, origin: str) -> tuple[str, str]:
         module.fail_json(msg="filename is required: %s has no '# ntpkey_...' header line to take it from" % origin)
     link_name = module.params["link_name"] or DEFAULT_LINK.get(kind)
     if not link_name:
-        parts = key_files.parse_file_name(filename)
+        parts = ntpd.key_files.parse_file_name(filename)
         if parts is None:
             module.fail_json(msg="link_name is required: filename %s is not of the form ntpkey_<type>_<name>.<filestamp>"
                              % filename)
         kind, owner, _filestamp = parts
-        link_name = key_files.link_name(kind, owner)
+        link_name = ntpd.key_files.link_name(kind, owner)
     for option, value in (("filename", filename), ("link_name", link_name)):
         if "/" in value or value in (".", ".."):
             module.fail_json(msg="%s must be a plain file name inside keysdir, not %r" % (option, value))
@@ -214,8 +207,8 @@ def check_values(data: bytes, filename: str, link_name: str, origin: str) -> str
         with open(path, "wb") as handle:
             handle.write(data)
         try:
-            key_store.load_identity_file(path, match.group(1).lower(), False, None)
-        except key_files.KeyFileError as exc:
+            ntpd.key_store.load_identity_file(path, match.group(1).lower(), False, None)
+        except ntpd.key_files.KeyFileError as exc:
             return "%s (from %s) is refused: %s" % (filename, origin, exc.reason)
     return None
 
@@ -236,7 +229,7 @@ def main() -> None:
         add_file_common_args=True,
         supports_check_mode=True,
     )
-    fail_if_missing(module, IMPORT_ERROR)
+    check_ntpd_py(module)
     keysdir = module.params["keysdir"]
     data, origin = load_data(module)
     problem = check_shape(module.params["kind"], data, origin)
@@ -257,7 +250,7 @@ def main() -> None:
 
     # Hashes, not contents, in the diff: the files are secret.
     before = {"keysdir_exists": os.path.isdir(keysdir), "sha256": module.sha256(path),
-              "link": key_files.link_target(link)}
+              "link": ntpd.key_files.link_target(link)}
     after = {"keysdir_exists": True, "sha256": hashlib.sha256(data).hexdigest(), "link": filename}
     changed = before != after
 
@@ -266,12 +259,12 @@ def main() -> None:
             if not before["keysdir_exists"]:
                 os.makedirs(keysdir, 0o755)
             if before["sha256"] != after["sha256"]:
-                key_files.atomic_write(path, data, DEFAULT_MODE[module.params["kind"]])
+                ntpd.key_files.atomic_write(path, data, DEFAULT_MODE[module.params["kind"]])
             if before["link"] != filename:
-                key_files.atomic_symlink(filename, link)
+                ntpd.key_files.atomic_symlink(filename, link)
         except OSError as exc:
             module.fail_json(msg="cannot install %s: %s" % (exc.filename or path, to_native(exc.strerror or exc)))
-        except key_files.KeyFileError as exc:
+        except ntpd.key_files.KeyFileError as exc:
             module.fail_json(msg="cannot install %s" % to_native(exc))
 
     if module.params["mode"] is None:
@@ -280,7 +273,7 @@ def main() -> None:
         file_args = module.load_file_common_arguments(module.params, path=path)
         changed = module.set_fs_attributes_if_different(file_args, changed)
 
-    parts = key_files.parse_file_name(filename)
+    parts = ntpd.key_files.parse_file_name(filename)
     module.exit_json(
         changed=changed,
         path=path,

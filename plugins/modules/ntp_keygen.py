@@ -93,6 +93,15 @@ options:
       - Also write the MD5/SHA1 symmetric keys file (ntp-keygen's C(-M)) in the format of ntpd's C(keys) file.
     type: bool
     default: false
+  previous_password:
+    description:
+      - The password the keys are encrypted with now, when O(password) is a new one (the password-change path).
+      - Key files (host and sign keys, the group's identity keys) that open with O(previous_password) and not with
+        O(password) are re-encrypted with O(password); the same keys, the same file names and links, so the host
+        keeps its identity and the group its group key. A file that opens with neither fails the run, naming it.
+      - Once every file has been re-encrypted it has no effect, so it can stay set until the change has reached
+        every host. Never logged.
+    type: str
   regenerate:
     description:
       - When existing key material is replaced.
@@ -135,13 +144,22 @@ EXAMPLES = r"""
     identity: [iff]
     password: "{{ vault_gr1_server_password }}"
 
-- name: A member's host key and certificate, renewed when it expires within 30 days
+- name: A member's host key and certificate (subject bob@GR1), renewed when it expires within 30 days
   autokey.ntp.ntp_keygen:
     keysdir: /etc/ntp/keys
     host: bob
+    group: GR1
     password: "{{ vault_client_password }}"
     renew_before_days: 30
   register: keys
+
+- name: Change a member's password (same host key, re-encrypted; no new identity)
+  autokey.ntp.ntp_keygen:
+    keysdir: /etc/ntp/keys
+    host: bob
+    group: GR1
+    password: "{{ vault_client_password_new }}"
+    previous_password: "{{ vault_client_password }}"
 
 - name: Fail rather than replace anything that does not match
   autokey.ntp.ntp_keygen:
@@ -151,6 +169,12 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+reencrypted:
+  description: The key files re-encrypted from O(previous_password) to O(password) (or that would be, in check mode).
+  returned: when any
+  type: list
+  elements: str
+  sample: [ntpkey_RSAhost_alice.4004323481, ntpkey_IFFkey_GR1.4004323481]
 files:
   description: The files behind the managed links, after the run.
   returned: success
@@ -202,183 +226,18 @@ certificate_issuer:
 import os
 import socket
 import time
-import traceback
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_native
 
 from ansible_collections.autokey.ntp.plugins.module_utils import keygen_plan as plan_rules
-from ansible_collections.autokey.ntp.plugins.module_utils.ntpd_py_import import fail_if_missing
-
-try:
-    from ntpd_py.keys import files as key_files
-    from ntpd_py.keys import keygen
-    from ntpd_py.keys import store as key_store
-    from ntpd_py.keys import symmetric
-except ImportError:
-    IMPORT_ERROR: str | None = traceback.format_exc()
-else:
-    IMPORT_ERROR = None
-
-SCHEME_NIDS = {"RSA-MD5": 8, "RSA-SHA1": 65, "RSA-SHA256": 668}
-DAY = 86400
-
-
-def iso_utc(unix: int) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(unix))
-
-
-class WrongPassword(Exception):
-    """A key file that exists but does not open with the given password: never a reason to replace keys."""
-
-
-class KeysDirectory:
-    """What the keys directory holds for these options, read through ntpd_py's KeyStore."""
-
-    def __init__(self, params: dict, now: float) -> None:
-        self.params = params
-        self.now = now
-        self.keysdir = params["keysdir"]
-        self.host = params["host"]
-        self.group = params["group"] or self.host
-        self.store = key_store.KeyStore(self.keysdir, host=self.host, password=params["password"], group=self.group)
-
-    def link_name(self, piece: str) -> str:
-        if piece == plan_rules.HOST:
-            return key_files.link_name("host", self.host)
-        if piece == plan_rules.CERT:
-            return key_files.link_name("cert", self.host)
-        if piece == plan_rules.SYMMETRIC:
-            return symmetric.LINK_NAME
-        return key_files.link_name("%skey" % piece, self.group)
-
-    def link_path(self, piece: str) -> str:
-        return os.path.join(self.keysdir, self.link_name(piece))
-
-    def pieces(self) -> list[str]:
-        wanted = [plan_rules.HOST, plan_rules.CERT] + list(self.params["identity"])
-        if self.params["symmetric_keys"]:
-            wanted.append(plan_rules.SYMMETRIC)
-        return wanted
-
-    def inspect(self, piece: str) -> plan_rules.Finding:
-        link = self.link_path(piece)
-        if not os.path.lexists(link):
-            return plan_rules.Finding(piece, plan_rules.MISSING, link, "no %s" % link)
-        if not os.path.exists(link):
-            return plan_rules.Finding(piece, plan_rules.MISSING, link, "%s points at a missing file" % link)
-        path = os.path.realpath(link)
-        try:
-            if piece == plan_rules.HOST:
-                return self._inspect_host(path)
-            if piece == plan_rules.CERT:
-                return self._inspect_cert(path)
-            if piece == plan_rules.SYMMETRIC:
-                return plan_rules.Finding(piece, plan_rules.OK, path)
-            return self._inspect_identity(piece, path)
-        except key_files.KeyFileError as exc:
-            if "password" in exc.reason:
-                raise WrongPassword("%s: %s" % (exc.path, exc.reason))
-            return plan_rules.Finding(piece, plan_rules.INVALID, path, to_native(exc))
-        except (ValueError, TypeError, OSError) as exc:
-            return plan_rules.Finding(piece, plan_rules.INVALID, path, "%s: %s" % (path, to_native(exc)))
-
-    def _inspect_host(self, path: str) -> plan_rules.Finding:
-        size = self.store.host_key().value.key_size
-        if size != self.params["modulus"]:
-            return plan_rules.Finding(plan_rules.HOST, plan_rules.MISMATCH, path,
-                                      "the host key has %d bits, modulus asks for %d" % (size, self.params["modulus"]))
-        return plan_rules.Finding(plan_rules.HOST, plan_rules.OK, path)
-
-    def expected_subject(self) -> str:
-        """ntp-keygen's certificate name: host, or host@group with -i."""
-        return self.host if self.params["group"] is None else "%s@%s" % (self.host, self.params["group"])
-
-    def _inspect_cert(self, path: str) -> plan_rules.Finding:
-        cert = self.store.certificate().value
-        piece = plan_rules.CERT
-        problems = []
-        if cert.signature_nid != SCHEME_NIDS[self.params["scheme"]]:
-            problems.append("signed with %s, scheme asks for %s" % (cert.signature_name, self.params["scheme"]))
-        # A trusted or private certificate keeps its kind and name on renewal (ntp-keygen's update mode), so only
-        # a missing kind is a mismatch.
-        kept_kind = (cert.trusted and not self.params["trusted"]) or (cert.private and not self.params["private_certificate"])
-        if not kept_kind and cert.subject != self.expected_subject():
-            problems.append("subject %s, host and group ask for %s" % (cert.subject, self.expected_subject()))
-        if self.params["trusted"] and not cert.trusted:
-            problems.append("not trusted, trusted=true asks for a trusted certificate")
-        if self.params["private_certificate"] and not cert.private:
-            problems.append("not private, private_certificate=true asks for a private certificate")
-        try:
-            signer = self.store.sign_key().value.public_key()
-            if cert.public_key.public_numbers() != signer.public_numbers():
-                problems.append("it does not hold the public key of the host (sign) key")
-        except key_files.KeyFileError:
-            pass  # the host key's own finding reports it
-        if problems:
-            return plan_rules.Finding(piece, plan_rules.MISMATCH, path, "; ".join(problems))
-        if self.now < cert.not_before:
-            return plan_rules.Finding(piece, plan_rules.EXPIRING, path, "not valid before %s" % iso_utc(cert.not_before))
-        if cert.not_after - self.now < self.params["renew_before_days"] * DAY:
-            verb = "expired" if cert.not_after <= self.now else "expires"
-            return plan_rules.Finding(piece, plan_rules.EXPIRING, path, "%s %s, within renew_before_days=%d"
-                                      % (verb, iso_utc(cert.not_after), self.params["renew_before_days"]))
-        return plan_rules.Finding(piece, plan_rules.OK, path)
-
-    def _inspect_identity(self, piece: str, path: str) -> plan_rules.Finding:
-        params = self.store.server_identity(piece, self.group).value
-        modulus = getattr(params, {"iff": "p", "gq": "n"}.get(piece, ""), None)
-        if isinstance(modulus, int) and modulus.bit_length() != self.params["identity_modulus"]:
-            return plan_rules.Finding(piece, plan_rules.MISMATCH, path,
-                                      "%s parameters have %d bits, identity_modulus asks for %d"
-                                      % (piece.upper(), modulus.bit_length(), self.params["identity_modulus"]))
-        return plan_rules.Finding(piece, plan_rules.OK, path)
-
-    def links(self) -> dict[str, str]:
-        """Managed link name -> target, for the links that exist."""
-        found = {}
-        for piece in self.pieces():
-            target = key_files.link_target(self.link_path(piece))
-            if target is not None:
-                found[self.link_name(piece)] = target
-        return found
-
-    def certificate(self):
-        """The certificate as loaded now (a fresh read), or None."""
-        try:
-            return self.store.certificate()
-        except (key_files.KeyFileError, ValueError, OSError):
-            return None
-
-
-def generate(params: dict, plan: plan_rules.Plan, now: float) -> list[str]:
-    """ntpd_py's ntp-keygen API, called as ntp-keygen would be for what the plan writes; returns its notes."""
-    changes = plan.changes
-    notes = []
-    common = dict(
-        host=params["host"],
-        group=params["group"],
-        password=params["password"],
-        scheme=params["scheme"],
-        modulus=params["modulus"],
-        identity_bits=params["identity_modulus"],
-        lifetime_days=params["lifetime"],
-        trusted=params["trusted"],
-        private_cert=params["private_certificate"],
-    )
-    if any(piece != plan_rules.SYMMETRIC for piece in changes):
-        result = keygen.generate(keygen.KeygenOptions(
-            host_key=plan_rules.HOST in changes,
-            iff="iff" in changes,
-            gq="gq" in changes,
-            mv_keys=params["mv_keys"] if "mv" in changes else None,
-            **common
-        ), params["keysdir"], now)
-        notes.extend(result.notes)
-    if plan_rules.SYMMETRIC in changes:
-        result = keygen.generate(keygen.KeygenOptions(md5=True, **common), params["keysdir"], now)
-        notes.extend(result.notes)
-    return notes
+from ansible_collections.autokey.ntp.plugins.module_utils.module_backends.keygen import (
+    SCHEMES,
+    KeygenBackend,
+    KeygenBackendError,
+    WrongPassword,
+)
+from ansible_collections.autokey.ntp.plugins.module_utils.ntpd_py_import import check_ntpd_py
 
 
 def main() -> None:
@@ -395,7 +254,8 @@ def main() -> None:
             setype=dict(type="str"),
             selevel=dict(type="str"),
             password=dict(type="str", no_log=True),
-            scheme=dict(type="str", choices=list(SCHEME_NIDS), default="RSA-MD5"),
+            previous_password=dict(type="str", no_log=True),
+            scheme=dict(type="str", choices=list(SCHEMES), default="RSA-MD5"),
             modulus=dict(type="int", default=2048),
             identity_modulus=dict(type="int", default=512),
             lifetime=dict(type="int", default=365),
@@ -409,7 +269,7 @@ def main() -> None:
         ),
         supports_check_mode=True,
     )
-    fail_if_missing(module, IMPORT_ERROR)
+    check_ntpd_py(module)
     params = module.params
     params["host"] = params["host"] or socket.gethostname()
     params["identity"] = list(dict.fromkeys(params["identity"]))
@@ -418,65 +278,37 @@ def main() -> None:
             module.fail_json(msg="%s must be at least %d, not %d" % (option, low, params[option]))
     if params["renew_before_days"] < 0:
         module.fail_json(msg="renew_before_days must not be negative")
+    if params["previous_password"] == "":
+        module.fail_json(msg="previous_password is empty: leave it out, or give the password the keys have now")
     keysdir = params["keysdir"]
     if os.path.exists(keysdir) and not os.path.isdir(keysdir):
         module.fail_json(msg="keysdir %s exists and is not a directory" % keysdir)
 
-    now = time.time()
-    made_keysdir = not os.path.isdir(keysdir)
-    directory = KeysDirectory(params, now)
+    backend = KeygenBackend(params, time.time())
     try:
-        findings = [directory.inspect(piece) for piece in directory.pieces()]
+        reencrypt = bool(backend.needs_reencryption())
+        regenerate = backend.needs_regeneration()
     except WrongPassword as exc:
-        module.fail_json(msg="%s; nothing was changed (check password)" % to_native(exc))
-    plan = plan_rules.decide(findings, params["regenerate"])
-    if plan.failures:
-        module.fail_json(msg="; ".join(plan.failures), actions=plan.actions)
-
-    links_before = directory.links()
-    changes = plan.changes
-    changed = bool(changes) or made_keysdir
-    notes = []
+        module.fail_json(msg="%s; nothing was changed (check password%s)"
+                         % (to_native(exc), " and previous_password" if params["previous_password"] else ""))
+    if backend.plan.failures:
+        module.fail_json(msg="; ".join(backend.plan.failures), actions=backend.plan.actions)
+    changed = reencrypt or regenerate
     if changed and not module.check_mode:
         try:
-            if made_keysdir:
-                os.makedirs(keysdir, 0o755)
-            if changes:
-                notes = generate(params, plan, now)
-        except (keygen.KeygenError, key_files.KeyFileError) as exc:
-            module.fail_json(msg="key generation in %s failed, nothing was replaced: %s" % (keysdir, to_native(exc)),
-                             actions=plan.actions)
+            backend.reencrypt()
+            backend.generate()
+        except KeygenBackendError as exc:
+            module.fail_json(msg=to_native(exc), actions=backend.plan.actions)
         except OSError as exc:
-            module.fail_json(msg="key generation in %s failed: %s" % (keysdir, to_native(exc)), actions=plan.actions)
-        directory = KeysDirectory(params, now)
-
-    links_after = directory.links()
-    files = [os.path.join(keysdir, target) for target in links_after.values()]
-    for path in files:
+            module.fail_json(msg="key generation in %s failed: %s" % (keysdir, to_native(exc)),
+                             actions=backend.plan.actions)
+    result = backend.dump(module.check_mode)
+    for path in result["files"]:
         if os.path.exists(path):
             file_args = module.load_file_common_arguments(dict(params, group=params["file_group"]), path=path)
             changed = module.set_fs_attributes_if_different(file_args, changed)
-
-    result = dict(changed=changed, files=files, links=links_after, actions=plan.actions)
-    if plan.reasons:
-        result["reasons"] = plan.reasons
-    if notes:
-        result["notes"] = notes
-    predicted = dict(links_before)
-    if module.check_mode:
-        for piece in changes:
-            predicted[directory.link_name(piece)] = "(new file)"
-    result["diff"] = {"before": links_before, "after": predicted if module.check_mode else links_after}
-    loaded = directory.certificate()
-    if loaded is not None:
-        cert = loaded.value
-        result.update(
-            filestamp=loaded.filestamp if loaded.filestamp is not None else cert.serial,
-            certificate_not_after=iso_utc(cert.not_after),
-            certificate_subject=cert.subject,
-            certificate_issuer=cert.issuer,
-        )
-    module.exit_json(**result)
+    module.exit_json(changed=changed, **result)
 
 
 if __name__ == "__main__":

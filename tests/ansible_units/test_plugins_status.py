@@ -44,7 +44,7 @@ def make_keys(ansible: Ansible, base: Path) -> None:
 
 def start(workdir: Path, addr: str, body: str) -> subprocess.Popen:
     conf = workdir / "ntp.conf"
-    conf.write_text(f"interface listen {addr}\ndisable ntp\nkeysdir {workdir / 'keys'}\n"
+    conf.write_text(f"interface ignore ipv4\ninterface ignore ipv6\ninterface listen {addr}\ndisable ntp\nkeysdir {workdir / 'keys'}\n"
                     "restrict 127.0.0.0 mask 255.0.0.0\n" + body)
     argv = safe_cmd([sys.executable, "-m", "ntpd_py.daemon.cli", "-n", "-c", str(conf), "-l", str(workdir / "ntpd.log")])
     return subprocess.Popen(argv, cwd=workdir, env=dict(os.environ, PYTHONPATH=str(ROOT)),

@@ -65,7 +65,7 @@ def make_keys(base: Path, scheme: str | None, clients: list[str], t: float, *, s
 def start(name: str, addr: str, workdir: Path, body: str) -> Daemon:
     conf = workdir / "ntp.conf"
     conf.write_text(
-        f"interface listen {addr}\n"
+        f"interface ignore ipv4\ninterface ignore ipv6\ninterface listen {addr}\n"
         "disable ntp\n"
         f"keysdir {workdir / 'keys'}\n"
         f"statsdir {workdir}/\n"

@@ -8,7 +8,9 @@ import time
 import pytest
 from autokey_daemons import free_loopback, make_keys, ntpq, pair_configs, start, wait_flags
 
-EXPECTED = {None: 0x87F03, "iff": 0x87F23, "gq": 0x87F43, "mv": 0x87F83}
+from ntpd_py.autokey.flags import full_flags
+
+EXPECTED = {scheme: full_flags(scheme, tai=True) for scheme in (None, "iff", "gq", "mv")}
 
 
 @pytest.mark.slow
@@ -28,7 +30,9 @@ def test_daemon_pair_reaches_full_flags_fast(tmp_path, vectors, scheme):
         system = ntpq(bob_addr, "rv 0 cert")
         assert "cert=" in system
         peer = ntpq(bob_addr, "as")
-        assert "auth" in peer or "ok" in peer
+        rows = [line.split() for line in peer.splitlines() if re.match(r"\s*\d+\s+\d+\s", line)]
+        # ind assid status conf reach auth condition ...: the association's auth column says "ok"
+        assert len(rows) == 1 and rows[0][5] == "ok", peer
     finally:
         bob.stop()
         alice.stop()
@@ -94,7 +98,9 @@ def test_sighup_reloads_keys_without_restart(tmp_path, vectors):
             time.sleep(0.2)
         assert bob.proc.poll() is None  # never restarted
         assert re.search(r"keys reloaded, restarted associations \[\d+", bob.cryptostats()), bob.cryptostats()[-800:]
-        flags, elapsed, seen = wait_flags(bob_addr, 0x87F23, 15)
+        # right after the first handshake, the repeat is paced by the server's limiter (engine/pacing.py: up to
+        # 72 s for its bucket to drain); a real monthly renewal finds it empty
+        flags, elapsed, seen = wait_flags(bob_addr, 0x87F23, 80)
         assert flags == 0x87F23, (seen, bob.cryptostats()[-1500:])
         assert ntpq(bob_addr, "rv 0 cert") != before
     finally:

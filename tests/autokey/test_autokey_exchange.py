@@ -168,3 +168,13 @@ def test_reload_restarts_only_associations_whose_keys_changed(vectors):
     assert pair.flags == 0 and other.flags == 0x87F23
     # received certificates survive a reload (the signed one too: our key did not change)
     assert [(e.subject, e.issuer) for e in pair.client.host.certs] == [("bob", "alice"), ("alice", "alice"), ("bob", "bob")]
+
+
+def test_full_flags_table_is_the_reference_ntpds():
+    """The one home of the full-flags table (ntpd_py.autokey.flags.full_flags) against the figures the reference
+    ntpd 4.2.8p15 shows at full handshake with a leap file (../shared/ref-ntpd/README.md)."""
+    from ntpd_py.autokey.flags import full_flags
+
+    reference = {"iff": 0x87F23, "gq": 0x87F43, "mv": 0x87F83, "tc": 0x87F03, "pc": 0x87F13}
+    assert {s: full_flags(s, tai=True) for s in reference} == reference
+    assert full_flags("iff") == 0x87F21 and full_flags(None) == 0x87F01

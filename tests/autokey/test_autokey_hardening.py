@@ -14,7 +14,7 @@ from ntpd_py.autokey.flags import CryptoFlag
 from ntpd_py.autokey.session import mac, session_key
 from ntpd_py.engine.auth import Verdict
 from ntpd_py.wire.extension import ExtensionField, Opcode, decode_field
-from ntpd_py.wire.packet import decode
+from ntpd_py.wire.packet import NtpPacket, decode, encode_header
 
 
 def _reforge(rdata: bytes, change, src="10.99.0.1", dst="10.99.0.2") -> bytes:
@@ -210,41 +210,127 @@ def test_cve_2015_7691_signature_length_beyond_field(vectors, siglen):
     _expect_rejected(pair, lambda d: _raw_response(d, bytes(f)), Xevnt.LEN)
 
 
+def _signed_by_server(pair, value: bytes):
+    """The server's own signature over a bad value: only the value's length can reject it."""
+    return lambda d: _reforge(d, lambda f: pair.server.host.signed(value, f.tstamp, f.fstamp).field(f.code, f.associd))
+
+
+def _expect_signed_value_rejected(pair, value: bytes, flag: CryptoFlag, code: Xevnt):
+    """As _expect_rejected, except that PROV may rise: the signature is the server's own (ntpd's crypto_verify
+    sets PROV before the value is looked at), but the step's own bit must not."""
+    before = pair.flags
+    _, cv = pair.step(_signed_by_server(pair, value))
+    peer = pair.assoc.auth_state
+    assert cv.verdict is Verdict.ERROR, cv
+    assert pair.flags & ~CryptoFlag.PROV == before & ~CryptoFlag.PROV and not pair.flags & flag
+    assert peer.last_event == code and peer.errors[code] >= 1
+
+
 def test_cve_2015_7692_zero_and_short_values(vectors):
     """Zero value length, or a value too short for its type (cookie, leap, autokey), is an error."""
     pair = make_pair(vectors, "iff")
     _advance_to(pair, Opcode.COOK)
     _expect_rejected(pair, lambda d: _reforge(d, lambda f: replace(f, value=b"")), Xevnt.LEN)
-    peer = pair.assoc.auth_state
-    with pytest.raises(Exception):
-        from ntpd_py.autokey.leapfile import parse_autokey_value
+    assert pair.assoc.auth_state.errors[Xevnt.LEN] == 1
+    _expect_signed_value_rejected(pair, bytes(8), CryptoFlag.COOK, Xevnt.CKY)  # 8 bytes for a 512-bit key
+    assert pair.run(8) == 0x87F23  # the genuine cookie still arrives
+    pair = make_pair(vectors, "iff")
+    _advance_to(pair, Opcode.LEAP)
+    for short in (bytes(8), bytes(11)):
+        _expect_signed_value_rejected(pair, short, CryptoFlag.LEAP, Xevnt.LEN)
+    assert not pair.flags & CryptoFlag.LEAP
+    assert pair.run(4) == 0x87F23
 
-        parse_autokey_value(b"\0" * 8)
-    assert peer.errors[Xevnt.LEN] == 1
+
+@pytest.mark.parametrize("size", [0, 4, 7, 9])
+def test_cve_2015_7692_short_autokey_and_leap_values_parse_as_length_errors(size):
+    from ntpd_py.autokey.errors import AutokeyError
+    from ntpd_py.autokey.leapfile import parse_autokey_value as parse_leap
+    from ntpd_py.autokey.session import parse_autokey_value
+
+    for parse in (parse_autokey_value, parse_leap):
+        with pytest.raises(AutokeyError) as exc:
+            parse(bytes(size))
+        assert exc.value.code == Xevnt.LEN
+    assert parse_autokey_value(struct.pack("!II", 3, 0x12345678)) == (3, 0x12345678)
+    assert parse_leap(struct.pack("!III", 37, 1, 2)) == (37, 1, 2)
 
 
 def test_cve_2015_7702_field_length_shorter_than_header(vectors):
     """A length word below the value header (or not a multiple of 4) must not be parsed as a value."""
+    from ntpd_py.wire.packet import PacketError
+
     pair = make_pair(vectors, "iff")
     pair.step()
-    bad = struct.pack("!II", 0x82020000 | 12, 38363) + bytes(4)  # 12-byte CERT response
-    # ntpd treats len < VALUE_LEN as an empty answer: nothing happens
+    before = pair.flags
+    assert before and not before & CryptoFlag.CERT
+    bad = struct.pack("!II", 0x82020000 | 12, 38363) + bytes(4)  # a 12-byte CERT response: no value header
+    # ntpd treats len < VALUE_LEN as an empty answer: nothing happens, no error, the request repeats
     _, cv = pair.step(lambda d: _raw_response(d, bad))
-    assert not pair.flags & CryptoFlag.CERT
+    peer = pair.assoc.auth_state
+    assert cv.ok and pair.flags == before and not peer.errors and peer.xinfo is None
+    assert pair.client.exchange.next_request(pair.client.state(pair.assoc), pair.now).code == Opcode.CERT
+    for length in (14, 6, 2):  # not a multiple of 4, or shorter than the field header: the packet is dropped
+        region = struct.pack("!II", 0x82020000 | length, 38363) + bytes(8)
+        header = encode_header(NtpPacket(mode=4, stratum=5, poll=6))
+        with pytest.raises(PacketError):
+            decode(_raw_response(header + region + bytes(20), region))
+    assert pair.run(8) == 0x87F23
+
+
+def _snapshot(peer) -> dict:
+    import copy
+    from dataclasses import fields
+
+    return {f.name: copy.deepcopy(getattr(peer, f.name)) for f in fields(peer) if f.name not in ("pkey", "ident_params")}
 
 
 def test_cve_2015_7701_repeated_assoc_does_not_grow_state(vectors):
-    """CRYPTO_ASSOC leaked memory per message: repeated ASSOC keeps state and server memory constant."""
-    import sys
+    """CRYPTO_ASSOC leaked memory per message: a repeated ASSOC response changes nothing in the association,
+    and ASSOC requests from ever new associations leave nothing behind on the stateless server."""
+    import gc
+    import tracemalloc
 
     pair = make_pair(vectors, "iff")
     pair.step()
     peer = pair.assoc.auth_state
-    size = sys.getsizeof(peer.__dict__) + len(peer.history)
+    before = _snapshot(peer)
     for _ in range(200):
         pair.client.exchange.receive(peer, ExtensionField(code=Opcode.ASSOC, associd=peer.assoc, response=True, tstamp=0, fstamp=0x80021, value=b"alice"), pair.now, 4)
-    assert sys.getsizeof(peer.__dict__) + len(peer.history) == size
-    assert not hasattr(pair.server.host, "clients")  # the server side keeps nothing per client
+    assert _snapshot(peer) == before
+
+    from autokey_pair import FakeAssoc
+
+    def assoc_requests(n: int, first: int) -> list[bytes]:
+        out = []
+        for i in range(first, first + n):
+            assoc = FakeAssoc(1000 + i, ("10.99.0.1", 123), "10.99.0.2", 3, ident="alice")
+            header = encode_header(NtpPacket(mode=3, stratum=10, poll=6))
+            out.append(header + pair.client.request_tail(assoc, header, pair.now))
+        return out
+
+    def serve(requests: list[bytes]) -> None:
+        for data in requests:
+            pkt = decode(data)
+            verdict = pair.server.check(pkt, data, ("10.99.0.2", 123), "10.99.0.1", None, pair.now)
+            pair.server.reply_tail(pkt, verdict, ("10.99.0.2", 123), "10.99.0.1", data[:48], pair.now)
+
+    serve(assoc_requests(50, 0))  # warm caches
+    few, many = assoc_requests(10, 100), assoc_requests(400, 200)
+    server_state = dict(vars(pair.server.host))
+    gc.collect()
+    tracemalloc.start()
+    try:
+        serve(few)
+        gc.collect()
+        small, _ = tracemalloc.get_traced_memory()
+        serve(many)
+        gc.collect()
+        large, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert dict(vars(pair.server.host)).keys() == server_state.keys()
+    assert large - small < 2000, (small, large)  # 390 more requests: not 8 bytes (one pointer) each
 
 
 def test_cve_2015_7871_crypto_nak_never_authenticates(vectors):

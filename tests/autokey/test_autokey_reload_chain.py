@@ -32,10 +32,12 @@ def _keys(base, t: float) -> dict:
     # the group server: client parameters and the group key (`-q` export), as roles/autokey_authority publishes
     generate(KeygenOptions(export=True, host="gr1-ta", group="GR1", password=SERVER_PW, export_password=SERVER_PW,
                            export_dir=dirs["gr1-srv"], write_certificate=False), dirs["gr1-ta"], t + 1)
-    generate(KeygenOptions(host_key=True, host="gr1-srv", password=SERVER_PW, modulus=1024), dirs["gr1-srv"], t + 1)
+    generate(KeygenOptions(host_key=True, host="gr1-srv", group="GR1", password=SERVER_PW, modulus=1024),  # gr1-srv@GR1
+             dirs["gr1-srv"], t + 1)
     generate(KeygenOptions(export=True, host="gr1-ta", group="GR1", password=SERVER_PW, export_dir=dirs["gr1-c1"],
                            write_certificate=False), dirs["gr1-ta"], t + 2)
-    generate(KeygenOptions(host_key=True, host="gr1-c1", password=CLIENT_PW, modulus=1024), dirs["gr1-c1"], t + 2)
+    generate(KeygenOptions(host_key=True, host="gr1-c1", group="GR1", password=CLIENT_PW, modulus=1024),  # gr1-c1@GR1
+             dirs["gr1-c1"], t + 2)
     return dirs
 
 
@@ -98,8 +100,8 @@ def _diagnostics(daemons) -> str:
 def _reload_without_changes(daemons) -> None:
     """SIGHUP with nothing changed: every association keeps its flags, no exchange is repeated."""
     ta, srv, c1 = daemons
-    _wait_stats(c1, "sign gr1-c1 gr1-srv", 1)  # the handshake's lines are all written
-    _wait_stats(srv, "sign gr1-srv gr1-ta", 1)
+    _wait_stats(c1, "sign gr1-c1@GR1 gr1-srv@GR1", 1)  # the handshake's lines are all written
+    _wait_stats(srv, "sign gr1-srv@GR1 gr1-ta@GR1", 1)
     time.sleep(0.5)
     before = {d.name: _assoc(d.addr)[:2] for d in (srv, c1)}
     lines = {d.name: len(d.cryptostats().splitlines()) for d in daemons}
@@ -142,12 +144,15 @@ def test_renewal_along_the_trail_recovers_with_sighup_only(tmp_path, vectors, or
             if order == "server-first":
                 time.sleep(0.3)
         _wait_reloaded(daemons, reloads + 1)
-        flags, elapsed, seen = wait_flags(c1.addr, FULL, 20)
+        # seconds after the first handshake, the exchange repeats within the server's rate limit as ntpd's limiter
+        # would count it (engine/pacing.py; its bucket drains in at most 72 s): about 40 s here, where a monthly
+        # renewal, long after the last handshake, takes a few seconds
+        flags, elapsed, seen = wait_flags(c1.addr, FULL, 80)
         assert flags == FULL, (seen, _diagnostics(daemons))
-        assert elapsed < 15, seen
+        assert elapsed < 75, seen
         assert [d.proc.pid for d in daemons] == pids and all(d.proc.poll() is None for d in daemons)
         assert wait_flags(srv.addr, FULL_TA, 5)[0] == FULL_TA
-        _wait_stats(c1, "sign gr1-c1 gr1-srv", 2)
-        assert c1.cryptostats().count("sign gr1-c1 gr1-srv") >= 2, _diagnostics(daemons)
+        _wait_stats(c1, "sign gr1-c1@GR1 gr1-srv@GR1", 2)
+        assert c1.cryptostats().count("sign gr1-c1@GR1 gr1-srv@GR1") >= 2, _diagnostics(daemons)
     finally:
         _stop(daemons)

@@ -105,12 +105,40 @@ def test_cookie_encryption_round_trip_and_errors():
         decrypt_cookie(bytes(128), key)
 
 
-def test_server_cookie_is_stateless_and_private_value_renews():
-    private = PrivateValue(revoke_log2=4)
-    v0 = private.current(1000.0)
-    assert private.current(1010.0) == v0
-    c = server_cookie("10.0.0.2", "10.0.0.1", v0)
-    assert c == server_cookie("10.0.0.2", "10.0.0.1", v0)
-    assert c != server_cookie("10.0.0.3", "10.0.0.1", v0)
-    assert private.current(1017.0) != v0 or private.current(1017.0) == private.value
+def test_server_cookie_is_stateless():
+    c = server_cookie("10.0.0.2", "10.0.0.1", 0x12345678)
+    assert c == server_cookie("10.0.0.2", "10.0.0.1", 0x12345678)
+    assert c != server_cookie("10.0.0.3", "10.0.0.1", 0x12345678)
+    assert c != server_cookie("10.0.0.2", "10.0.0.1", 0x12345679)
     assert symmetric_cookie(0xFF00FF00, 0x0F0F0F0F) == 0xF00FF00F
+
+
+def test_private_value_renews_every_revoke_interval():
+    """`revoke 4`: the value lasts exactly 16 s from its first use, then a new one lasts 16 s from then."""
+    private = PrivateValue(revoke_log2=4, value=0x11111111)
+    assert private.current(1000.0) == 0x11111111
+    assert private.current(1015.999) == 0x11111111
+    renewed = private.current(1016.0)
+    assert renewed != 0x11111111  # a fresh random value (a 2**-32 chance of a repeat)
+    assert private.current(1031.999) == renewed
+    assert private.current(1032.0) not in (renewed, 0x11111111)
+    assert server_cookie("10.0.0.2", "10.0.0.1", renewed) != server_cookie("10.0.0.2", "10.0.0.1", 0x11111111)
+
+
+def test_revoke_ends_old_cookies_at_the_server(vectors):
+    """After 2**revoke seconds the server's cookie changes: packets MAC'd with the old cookie are refused."""
+    from autokey_pair import make_pair
+
+    from ntpd_py.engine.auth import Verdict
+
+    pair = make_pair(vectors, "iff")
+    pair.server.host.private.revoke_log2 = 5
+    assert pair.run(10) == 0x87F23
+    private = pair.server.host.private
+    first, renew_at = private.value, private.renewed_at + 32
+    while pair.now < renew_at:
+        server_verdict, client_verdict = pair.step()
+        assert server_verdict.verdict is Verdict.OK and client_verdict.ok
+    server_verdict, client_verdict = pair.step()
+    assert private.value != first
+    assert server_verdict.verdict is not Verdict.OK and client_verdict.verdict is Verdict.CRYPTO_NAK

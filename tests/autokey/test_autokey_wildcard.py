@@ -28,7 +28,7 @@ def free_port() -> int:
 
 def start(workdir, listen: str | None, port: int, body: str) -> subprocess.Popen:
     conf = workdir / "ntp.conf"
-    conf.write_text((f"interface listen {listen}\n" if listen else "") + f"port {port}\ndisable ntp\n"
+    conf.write_text((f"interface ignore ipv4\ninterface ignore ipv6\ninterface listen {listen}\n" if listen else "") + f"port {port}\ndisable ntp\n"
                     f"keysdir {workdir / 'keys'}\nrestrict 127.0.0.0 mask 255.0.0.0\n" + body)
     argv = safe_cmd([sys.executable, "-m", "ntpd_py.daemon.cli", "-n", "-c", str(conf),
                      "-l", str(workdir / "ntpd.log")])

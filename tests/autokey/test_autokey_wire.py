@@ -63,3 +63,21 @@ def test_assoc_request_layout():
 def test_malformed_fields_raise_clear_errors(blob, needle):
     with pytest.raises(ExtensionError, match=needle):
         decode_field(blob)
+
+
+def test_error_bit_and_fields_after_the_first():
+    """The E bit decodes (a crypto error response); a truncated field after a good one is an error naming
+    its offset, never read past the region."""
+    import struct
+
+    from ntpd_py.wire.extension import ExtensionError, ExtensionField, Opcode, decode_field, decode_fields
+
+    error = struct.pack("!II", 0xC0000000 | 0x02000000 | Opcode.CERT << 16 | 8, 7)  # R and E bits, 8 bytes
+    field, end = decode_field(error)
+    assert field.error and field.response and field.code == Opcode.CERT and end == 8
+    good = ExtensionField(code=Opcode.ASSOC, associd=5, tstamp=1, fstamp=2, value=b"alice").encode()
+    assert not decode_field(good)[0].error
+    with pytest.raises(ExtensionError, match=f"offset {len(good)}"):
+        decode_fields(good + error[:6])
+    fields = decode_fields(good + error)
+    assert [f.code for f in fields] == [Opcode.ASSOC, Opcode.CERT] and fields[1].error

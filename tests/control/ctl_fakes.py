@@ -8,7 +8,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from ntpd_py.control import values as v
+from ntpd_py.wire import control_values as v
 from ntpd_py.control.responder import ControlResponder
 
 BOB_ASSID = 58699
@@ -34,8 +34,26 @@ class FakeView:
     def associations(self) -> list[tuple[int, int]]:
         return list(self.assocs)
 
+    def named_system_variables(self) -> list[tuple[str, str]]:
+        return self.system_variables()
+
+    def peer_status(self, assid: int) -> int | None:
+        return dict(self.assocs).get(assid)
+
     def peer_variables(self, assid: int) -> list[tuple[str, str]] | None:
         return self.peervars.get(assid)
+
+    def named_peer_variables(self, assid: int) -> list[tuple[str, str]] | None:
+        return self.peervars.get(assid)
+
+    def clear_peer_events(self, assid: int) -> None:
+        pass
+
+    def interface_rows(self) -> list[list[tuple[str, str]]]:
+        return []
+
+    def restriction_rows(self) -> list[list[tuple[str, str]]]:
+        return []
 
     mru: list[tuple[str, float, float, int, int, int]] = field(default_factory=list)
 

@@ -313,8 +313,44 @@ def test_read_mru_needs_a_fresh_nonce_from_the_same_address() -> None:
     request = wire.request(wire.OP_READ_MRU, 2, 0, f"{nonce}, frags=32".encode())
     frames = [wire.decode(d) for d in responder.handle(request, 2005.0, "10.0.0.1")]
     items = dict(parse_variables(text(frames)))
-    assert items["addr.0"] == "10.99.0.2:123" and items["ct.0"] == "9" and items["mv.0"] == "0x23"
+    assert items["addr.0"] == "10.99.0.2:123" and items["ct.0"] == "9" and items["mv.0"] == "35"  # decimal, as ntpd (ntpq reads %u)
     assert items["now"].startswith("0x") and items["nonce"] != nonce.split("=")[1]
     for late, other in ((2020.0, "10.0.0.1"), (2005.0, "10.0.0.2")):  # stale, or another client's nonce
         (reply,) = responder.handle(request, late, other)
         assert wire.decode(reply).error_code == wire.CERR_BADVALUE
+
+
+class _ListsView(FakeView):
+    """A view with one local address and two restrict entries (ntpq's ifstats and reslist)."""
+
+    def interface_rows(self) -> list[list[tuple[str, str]]]:
+        return [[("addr", "127.0.0.5:123"), ("bcast", ""), ("en", "1"), ("name", '"lo"'), ("flags", "0x5"),
+                 ("tl", "0"), ("mc", "0"), ("rx", "7"), ("tx", "3"), ("txerr", "0"), ("pc", "1"), ("up", "9")]]
+
+    def restriction_rows(self) -> list[list[tuple[str, str]]]:
+        return [[("addr", "127.0.0.1"), ("mask", "255.255.255.255"), ("hits", "0"), ("flags", "serve")],
+                [("addr", "0.0.0.0"), ("mask", "0.0.0.0"), ("hits", "0"), ("flags", "")]]
+
+
+def _signed(keys: _Keys, keyid: int, opcode: int, data: bytes) -> bytes:
+    frame = wire.ControlFrame(opcode=opcode, sequence=4, data=data)
+    return wire.encode(wire.ControlFrame(**{**frame.__dict__,
+                                            "mac": keyid.to_bytes(4, "big") + (keys.digest(1, wire.signed_part(frame)) or bytes(16))}))
+
+
+def test_ordered_lists_only_for_the_controlkey() -> None:
+    """READ_ORDLIST_A (ifstats, reslist) as ntpd: only for a request authenticated with the controlkey."""
+    keys = _Keys()
+    responder = ControlResponder(_ListsView(), authenticator=keys, controlkey=1)
+    (frame,) = ask(responder, wire.OP_READ_ORDLIST_A)
+    assert frame.error and frame.status >> 8 == wire.CERR_PERMISSION  # unauthenticated
+    (frame,) = [wire.decode(d) for d in responder.handle(_signed(keys, 2, wire.OP_READ_ORDLIST_A, b""))]
+    assert frame.error and frame.status >> 8 == wire.CERR_PERMISSION  # another key (no digest): not ours
+    (frame,) = [wire.decode(d) for d in responder.handle(_signed(keys, 1, wire.OP_READ_ORDLIST_A, b"ifstats"))]
+    items = dict(parse_variables(frame.data.decode()))
+    assert items["addr.0"] == "127.0.0.5:123" and items["name.0"] == '"lo"' and items["rx.0"] == "7"
+    (frame,) = [wire.decode(d) for d in responder.handle(_signed(keys, 1, wire.OP_READ_ORDLIST_A, b"addr_restrictions"))]
+    items = dict(parse_variables(frame.data.decode()))
+    assert items["addr.1"] == "0.0.0.0" and items["flags.0"] == "serve" and "mask.1" in items
+    (frame,) = [wire.decode(d) for d in responder.handle(_signed(keys, 1, wire.OP_READ_ORDLIST_A, b"other"))]
+    assert frame.error and frame.status >> 8 == wire.CERR_UNKNOWNVAR

@@ -43,7 +43,7 @@ class NtpdPy:
         if not keys.exists():
             keys.write_text(KEYS_TEXT)
         port_line = f"port {port}\n" if port != 123 else ""
-        self.conf.write_text(f"interface listen {address}\n{port_line}keys {keys}\n{conf}")
+        self.conf.write_text(f"interface ignore ipv4\ninterface ignore ipv6\ninterface listen {address}\n{port_line}keys {keys}\n{conf}")
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> NtpdPy:

@@ -6,7 +6,7 @@ import pytest
 from core_sim import T0, SimNet, make_host
 
 from ntpd_py.clock.select import SEL_SYSPEER
-from ntpd_py.engine.control_view import HostControlView
+from ntpd_py.control.view import HostControlView
 from ntpd_py.ntptime import to_ntp64
 from ntpd_py.wire.packet import decode, encode, NtpPacket
 
@@ -205,7 +205,9 @@ def test_control_view_names_and_formats():
     pvars = dict(view.peer_variables(assid))
     assert pvars["srcadr"] == "127.0.0.1" and pvars["hmode"] == "3" and pvars["keyid"] == "1"
     assert pvars["reach"].startswith("0x") and len(pvars["filtdelay"].split()) == 8
-    assert view.peer_variables(1) is None or 1 == assid
+    unknown = assid + 1
+    assert view.peer_variables(unknown) is None and view.peer_status(unknown) is None
+    assert view.peer_variables(assid) is not None
     named = dict(view.named_system_variables())
     assert int(named["ss_received"]) >= 4
 

@@ -13,7 +13,7 @@ from core_sim import T0, SimNet, make_host
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ntpd_py.engine.control_view import HostControlView
+from ntpd_py.control.view import HostControlView
 from ntpd_py.ntptime import to_ntp64
 from ntpd_py.wire.packet import NtpPacket, encode
 

@@ -7,7 +7,7 @@ import time
 
 from core_sim import T0, make_host
 
-from ntpd_py.engine.control_view import HostControlView
+from ntpd_py.control.view import HostControlView
 from ntpd_py.engine.mru import MruTable, restrict_bits
 
 CONF = "server 127.127.1.0\nfudge 127.127.1.0 stratum 8\n"

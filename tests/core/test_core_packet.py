@@ -68,10 +68,12 @@ def test_extension_without_mac():
     (bytes([0x3B]) + b"\0" * 47, "version"),  # version 7
     (bytes([0x03]) + b"\0" * 47, "version"),  # version 0
     (bytes([0x23]) + b"\0" * 49, "length"),  # 2 bytes after header
+    (bytes([0x23]) + b"\0" * 48, "length"),  # 1 byte after header
+    (bytes([0x23]) + b"\0" * 47 + b"\0" * 28 + b"\0", "length"),  # a MAC and a stray byte
     (bytes([0x23]) + b"\0" * 47 + struct.pack("!I", 0x02010000 | 6) + b"\0" * 24, "extension"),
     (bytes([0x23]) + b"\0" * 47 + struct.pack("!I", 0x02010000 | 2) + b"\0" * 24, "extension"),
     (bytes([0x23]) + b"\0" * 47 + struct.pack("!I", 0x02010000 | 400) + b"\0" * 24, "extension"),
-], ids=["empty", "47-bytes", "version-7", "version-0", "2-byte-tail", "field-len-6", "field-len-2", "field-past-end"])
+], ids=["empty", "47-bytes", "version-7", "version-0", "2-byte-tail", "1-byte-tail", "mac-plus-one", "field-len-6", "field-len-2", "field-past-end"])
 def test_malformed(data, reason):
     with pytest.raises(PacketError) as info:
         decode(data)
@@ -81,6 +83,30 @@ def test_malformed(data, reason):
 def test_ntp_diff_wraps():
     assert ntp_diff(5 << 32, 3 << 32) == 2.0
     assert ntp_diff(1 << 32, (1 << 64) - (1 << 32)) == 2.0
+
+
+def test_ntp_diff_is_signed_and_splits_the_era_in_half():
+    assert ntp_diff(3 << 32, 5 << 32) == -2.0
+    assert ntp_diff((1 << 64) - (1 << 32), 1 << 32) == -2.0  # across the era, backwards
+    assert ntp_diff(1 << 31, 0) == 0.5 and ntp_diff(0, 1 << 31) == -0.5
+    assert ntp_diff(1 << 63, 0) == -(2.0 ** 31)  # exactly half an era: the negative side, as two's complement
+    assert ntp_diff((1 << 63) - 1, 0) == pytest.approx(2.0 ** 31)
+
+
+def test_refid_of_a_peer_address():
+    """ntpd's addr2refid: IPv4 is the address itself; IPv6 the first 4 octets of MD5 of the 16 address octets."""
+    import hashlib
+    import socket
+
+    from ntpd_py.wire.packet import refid_from_ipv4, refid_from_text
+
+    assert refid_from_ipv4("192.0.2.7") == bytes([192, 0, 2, 7])
+    v6 = socket.inet_pton(socket.AF_INET6, "2001:db8::1")
+    assert refid_from_ipv4("2001:db8::1") == hashlib.md5(v6).digest()[:4]
+    assert refid_from_ipv4("fe80::1%eth0") == hashlib.md5(socket.inet_pton(socket.AF_INET6, "fe80::1")).digest()[:4]
+    assert refid_from_ipv4("not an address") == hashlib.md5(b"not an address").digest()[:4]
+    assert refid_from_text("RATE") == b"RATE" and refid_from_text("GPS") == b"GPS\0"
+    assert refid_from_text("LONGER") == b"LONG"
 
 
 @settings(max_examples=300, deadline=None)

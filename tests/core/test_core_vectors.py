@@ -6,7 +6,7 @@ import re
 
 from core_sim import T0, SimNet, make_host
 
-from ntpd_py.engine.control_view import HostControlView
+from ntpd_py.control.view import HostControlView
 
 
 def names_in(text: str) -> list[str]:

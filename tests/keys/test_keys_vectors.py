@@ -15,6 +15,7 @@ import json
 from ntpd_py.keys.cert import CERT_PRIV, CERT_TRUST, build_certificate, ntp_extensions, parse_certificate, sign_request
 from ntpd_py.keys.files import KeyFileError, parse_key_text, read_key_file
 from ntpd_py.keys.identity import IdentityError, gq, iff, mv
+from ntpd_py.keys.keygen import KeygenError, KeygenOptions, generate
 from ntpd_py.keys.pem import load_private_key, raw_key
 from ntpd_py.keys.store import KeyStore, load_identity_file, load_mv_authority
 
@@ -243,6 +244,20 @@ def test_stock_mv_files_refused(vectors, tmp_path):
         bob.client_identity("mv", "alice")
     with pytest.raises(KeyFileError, match="lost the group key b"):
         load_mv_authority(vectors / "mv" / "alice" / "keys" / "ntpkey_MVta_alice.4004323955", "serverpw")
+
+
+def test_stock_mv_client_message_says_what_repairs_it(vectors, tmp_path):
+    """`-e` cannot repair a stock MV authority (its MVta file lost b): the client's error must not send the
+    user there alone, and the authority's own -e run says to make a new MV group (issue 11, finding 6)."""
+    bob = KeyStore(keysdir_with_links(vectors, "mv-stock-fail", "bob", tmp_path / "bob"), "bob", "clientpw")
+    with pytest.raises(KeyFileError) as info:
+        bob.client_identity("mv", "alice")
+    message = str(info.value)
+    assert "if stock ntp-keygen wrote it" in message and "nothing can repair it" in message
+    assert "ntpd-py-keygen -V N" in message and "ntpkey_mvkey" in message
+    alice = keysdir_with_links(vectors, "mv-stock-fail", "alice", tmp_path / "alice")
+    with pytest.raises(KeygenError, match=r"lost the group key b.*ntpd-py-keygen -V N"):
+        generate(KeygenOptions(host="alice", export=True, password="serverpw"), alice, 1795334681.0)
 
 
 def test_keygen_stdout_exports_load(vectors):

@@ -144,3 +144,39 @@ def test_playbooks_valid_inventory_passes_preflight(tmp_path: Path) -> None:
     result = subprocess.run([str(ANSIBLE_PLAYBOOK), "-i", str(inv), str(ROOT / "playbooks" / "preflight.yml")],
                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_playbooks_renamed_groups_fail_with_the_groups_named(tmp_path: Path) -> None:
+    """ntp and ntp_clients renamed: a play over a group without hosts is skipped silently; preflight says so."""
+    inventory = lab_inventory(tmp_path)
+    children = inventory["all"]["children"]
+    groups = children.pop("ntp")["children"]
+    groups["clients"] = groups.pop("ntp_clients")
+    children["timeservers"] = {"children": groups}
+    output = expect_stop(tmp_path, inventory, "group ntp matches no host", "group ntp_clients matches no host",
+                         "this inventory has the groups clients, ntp_authorities, ntp_group_servers, timeservers")
+    assert "Summary" not in output
+
+
+def test_playbooks_authority_without_address_names_host_and_variable(tmp_path: Path) -> None:
+    inventory = lab_inventory(tmp_path)
+    del hosts_of(inventory, "ntp_authorities")["t-ta"]["ntp_address"]
+    expect_stop(tmp_path, inventory, "t-ta: ntp_address: missing")
+
+
+def test_playbooks_server_strings_with_an_unknown_option_name_it(tmp_path: Path) -> None:
+    inventory = lab_inventory(tmp_path)
+    hosts_of(inventory, "ntp_clients")["t-c1"]["ntp_servers"] = ["t-srv iburst", "0.pool.ntp.org iburts"]
+    expect_stop(tmp_path, inventory, 't-c1: ntp_servers: "0.pool.ntp.org iburts": unknown option "iburts"')
+
+
+def test_playbooks_geerlingguy_style_server_strings_pass_preflight(tmp_path: Path) -> None:
+    inventory = lab_inventory(tmp_path)
+    hosts_of(inventory, "ntp_clients")["t-c1"]["ntp_servers"] = ["t-srv iburst", "0.pool.ntp.org iburst noautokey"]
+    inv = tmp_path / "inventory.yml"
+    inv.write_text(yaml.safe_dump(inventory))
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
+               PATH=f"{ROOT / '.venv' / 'bin'}:{os.environ.get('PATH', '')}")
+    result = subprocess.run([str(ANSIBLE_PLAYBOOK), "-i", str(inv), str(ROOT / "playbooks" / "preflight.yml")],
+                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -18,13 +18,9 @@ ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = ROOT / ".venv" / "bin"
 
 PLAYBOOK = """
-- name: Render ntp.conf
+- name: Render ntp.conf (the ntp_config role alone, with its own handler)
   hosts: all
   gather_facts: false
-  roles:
-    - role: autokey.ntp.ntpd_py
-      tasks_from: start
-      when: false
   tasks:
     - name: Render
       ansible.builtin.import_role:
@@ -47,7 +43,9 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> Path:
     hosts = {
         "ta": {"autokey_role": "authority", "ntp_address": "127.0.0.1", "ntp_local_stratum": 3},
         "client": {"autokey_role": "client", "ntp_address": "127.0.0.2", "ntp_port": 10123,
-                   "ntp_servers": [{"host": "ta"}, {"address": "192.0.2.1", "autokey": False, "prefer": True}],
+                   # a dict, and strings as geerlingguy.ntp's ntp_servers takes them (an inventory host, an address)
+                   "ntp_servers": ["ta iburst", {"address": "192.0.2.1", "autokey": False, "prefer": True},
+                                   "0.pool.ntp.org iburst noautokey minpoll 4"],
                    "ntp_poll": {"minpoll": 3, "maxpoll": 4}, "ntp_orphan_stratum": 10},
         "peer": {"autokey_role": "server", "ntp_address": "127.0.0.3",
                  "ntp_peers": [{"host": "ta", "ident": "ta"}], "ntp_config_crypto_ident": "peer",
@@ -95,6 +93,7 @@ def test_playbooks_client_conf_has_autokey_servers_and_lab_port(rendered: Path) 
     lines = conf(rendered, "client")
     assert "server 127.0.0.1 iburst minpoll 3 maxpoll 4 autokey ident GRT" in lines
     assert "server 192.0.2.1 iburst minpoll 3 maxpoll 4 prefer" in lines
+    assert "server 0.pool.ntp.org iburst minpoll 4 maxpoll 4" in lines
     assert "crypto host client pw client-pw ident GRT" in lines
     assert "port 10123" in lines
     assert "tos orphan 10" in lines

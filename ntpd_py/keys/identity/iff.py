@@ -77,7 +77,7 @@ def from_raw(raw: RawKey, server: bool) -> IffParams:
         raise IdentityError(
             "PKCS#8 IFF client parameters have lost the public value v (PKCS#8 has no slot for it; "
             "readers recompute g^1 and identity never verifies). Regenerate with "
-            "`ntpd-py-keygen -e -p <server password>` on the trusted authority, which writes the "
+            "`ntpd-py-keygen -e -p <server password> -s HOST@GROUP` on the trusted authority, which writes the "
             "traditional DSA form"
         )
     return IffParams(p, q, g, pub, None)

@@ -124,8 +124,11 @@ def client_from_raw(raw: RawKey) -> MvClientKey:
     if pub is None:
         raise IdentityError(
             "PKCS#8 MV client parameters have lost xhat (PKCS#8 has no slot for the DSA public value; "
-            "readers see pub = 1) and MV never verifies. Export them again with "
-            "`ntpd-py-keygen -e -p <server password>` on the trusted authority"
+            "readers see pub = 1) and MV never verifies. If the group's ntpkey_MVta file was written by "
+            "ntpd-py-keygen, export them again there with `ntpd-py-keygen -e -p <server password> -s "
+            "HOST@GROUP`; if stock ntp-keygen wrote it, it has lost the group key b as well and nothing can "
+            f"repair it: make a new MV group on the trusted authority ({_REGENERATE[0].lower()}{_REGENERATE[1:]}), "
+            "install its ntpkey_mvkey on every server and export new client parameters with -e"
         )
     if not (q == 1 and g == 1):
         raise IdentityError("this is not an MV client key (expected q = g = 1)")

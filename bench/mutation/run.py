@@ -1,0 +1,115 @@
+#!/usr/bin/env python3
+"""Mutation testing of ntpd_py's wire/, autokey/ and engine/ packages with mutmut 3, one package at a time.
+
+Not part of `make test` (too slow for CI): run by hand, e.g.
+
+    flock /tmp/ntpd-py-heavy.lock .venv/bin/python bench/mutation/run.py wire autokey engine
+
+Each package is mutated in its own scratch copy of the checkout (.mutation/<package>/, mutmut's results are
+cached there, so a second run only tests what changed), against a fast selection of the tests that exercise it
+(mutmut then runs, for each mutant, only the tests that call the mutated function).  Every run is bounded
+(`--budget` seconds per package); mutants not reached are reported as "not checked".  The table printed at
+the end (and written to .mutation/<package>/survivors.txt) is what tests/README.md quotes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+VENV_BIN = ROOT / ".venv" / "bin"
+VECTORS = Path(os.environ.get("NTPD_PY_VECTORS", ROOT.parent / "shared" / "vectors")).resolve()
+
+FAST = "not slow and not interop"
+SELECTIONS: dict[str, list[str]] = {
+    "wire": ["tests/core/test_core_packet.py", "tests/autokey/test_autokey_wire.py", "tests/control/test_control_wire.py",
+             "tests/core/test_core_vectors.py"],
+    "autokey": ["tests/autokey", "-m", FAST],
+    "engine": ["tests/core/test_core_engine.py", "tests/core/test_core_mru.py", "tests/core/test_core_discipline_wiring.py",
+               "tests/control/test_control_responder.py", "tests/core/test_core_closed_loop.py", "tests/core/test_core_fastpath.py",
+               "-m", FAST],
+}
+# code that is not worth a mutant: log text, __repr__, docstrings are skipped by mutmut itself
+DO_NOT_MUTATE = ["*/__init__.py"]
+
+
+def prepare(package: str) -> Path:
+    work = ROOT / ".mutation" / package
+    work.mkdir(parents=True, exist_ok=True)
+    for name in ("ntpd_py", "tests"):
+        target = work / name
+        if target.exists():
+            shutil.rmtree(target)
+        shutil.copytree(ROOT / name, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    selection = [s for s in SELECTIONS[package] if not s.startswith("tests/") or (ROOT / s).exists()]
+    config = {
+        "source_paths": ["ntpd_py/"],
+        "only_mutate": [f"ntpd_py/{package}/*"],
+        "do_not_mutate": DO_NOT_MUTATE,
+        "pytest_add_cli_args_test_selection": selection,
+        "pytest_add_cli_args": ["-p", "no:cacheprovider", "-q"],
+        "timeout_multiplier": 5.0,
+        "use_git_change_detection": False,
+    }
+    lines = ["[tool.mutmut]"] + [f"{k} = {json.dumps(v)}" for k, v in config.items()]
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    pyproject = re.sub(r"\n\[tool\.mutmut\][^\[]*", "\n", pyproject)
+    (work / "pyproject.toml").write_text(pyproject + "\n" + "\n".join(lines) + "\n")
+    return work
+
+
+def run(package: str, budget: float, children: int) -> dict[str, list[str]]:
+    work = prepare(package)
+    env = dict(os.environ, NTPD_PY_VECTORS=str(VECTORS), PYTHONDONTWRITEBYTECODE="1")
+    started = time.monotonic()
+    try:
+        subprocess.run([str(VENV_BIN / "mutmut"), "run", "--max-children", str(children)], cwd=work, env=env,
+                       timeout=budget, stdout=subprocess.DEVNULL, stderr=(work / "mutmut.log").open("w"))
+    except subprocess.TimeoutExpired:
+        print(f"[mutation] {package}: budget of {budget:.0f} s spent; unchecked mutants stay 'not checked'")
+    elapsed = time.monotonic() - started
+    out = subprocess.run([str(VENV_BIN / "mutmut"), "results", "--all", "true"], cwd=work, env=env,
+                         capture_output=True, text=True).stdout
+    by_status: dict[str, list[str]] = {}
+    for line in out.splitlines():
+        m = re.match(r"\s*(\S+): (.+)$", line)
+        if m:
+            by_status.setdefault(m.group(2).strip(), []).append(m.group(1))
+    (work / "survivors.txt").write_text("\n".join(sorted(by_status.get("survived", []))) + "\n")
+    by_status["_elapsed"] = [f"{elapsed:.0f}"]
+    return by_status
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("packages", nargs="*", default=["wire", "autokey", "engine"], choices=sorted(SELECTIONS))
+    ap.add_argument("--budget", type=float, default=1500.0, help="seconds per package (default 1500)")
+    ap.add_argument("--max-children", type=int, default=2)
+    args = ap.parse_args(argv)
+    rows = []
+    for package in args.packages:
+        res = run(package, args.budget, args.max_children)
+        killed = len(res.get("killed", [])) + len(res.get("timeout", []))
+        survived = len(res.get("survived", []))
+        unchecked = sum(len(v) for k, v in res.items() if k not in ("killed", "timeout", "survived", "_elapsed"))
+        score = killed / (killed + survived) if killed + survived else 0.0
+        rows.append((package, killed, survived, unchecked, score, res["_elapsed"][0]))
+        for name in sorted(res.get("survived", [])):
+            print(f"  survived {name}")
+    print(f"\n{'package':<10}{'killed':>8}{'survived':>10}{'other':>8}{'score':>8}{'seconds':>9}")
+    for package, killed, survived, unchecked, score, elapsed in rows:
+        print(f"{package:<10}{killed:>8}{survived:>10}{unchecked:>8}{score:>8.1%}{elapsed:>9}")
+    print("other = not checked within the budget, no tests, or skipped; details: .mutation/<package>/")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
