@@ -24,6 +24,13 @@ ANSWER_DELAY = 0.2  # seconds before a symmetric peer's pending request is answe
 MAX_SYNC_WAIT = 20  # quick polls allowed while waiting for synchronization
 MAX_FOLLOW_UP = 16.0  # beyond this the normal poll interval takes over
 RATE_FOLLOW_UP = 2.0  # after a RATE kiss: the spacing of iburst, which ntpd's `limited` minimum allows
+# Server answers that cost a private-key operation (a signature, or a decryption for SIGN's certificate):
+# ntpd signs each one; we do too, but at most SIGNATURES_PER_SECOND on average (bursts of SIGNATURE_BURST),
+# so that no stream of requests, even from sources restrict lets through, can spend this host's CPU on RSA.
+# Beyond that a request gets an error response (no signature); its client retries (ntpd: "crypto error").
+EXPENSIVE_REQUESTS = frozenset({Opcode.IFF, Opcode.GQ, Opcode.MV, Opcode.COOK, Opcode.SIGN})
+SIGNATURES_PER_SECOND = 100.0
+SIGNATURE_BURST = 200.0
 MAX_CHAIN_STEPS = 128  # hashes tried to link a broadcast key ID to the last one (lost packets; lists hold <= 100)
 _DIGEST_LEN = {"md5": 16, "sha1": 20, "sha256": 32, "sha224": 28, "sha384": 48, "sha512": 64, "ripemd160": 20}
 
@@ -53,6 +60,7 @@ class AutokeyAuth(Authenticator):
         # associations that sent a step since, whose follow-up spacing poll_hint() chooses
         self._due: dict[int, float] = {}
         self._stepped: set[int] = set()
+        self._sign_tokens, self._sign_at = SIGNATURE_BURST, 0.0
 
     # --- state ---------------------------------------------------------------------------------------
 
@@ -314,14 +322,29 @@ class AutokeyAuth(Authenticator):
             return CRYPTO_NAK
         region = b""
         if fields:
-            values = self._broadcast_values(fields[0].associd) if fields[0].code == Opcode.AUTO else None
-            answer = self.host.respond(fields[0], client, dst, now, autokey_values=values)
+            first = fields[0]
+            if first.code in EXPENSIVE_REQUESTS and not first.response and not self._may_sign(now):
+                self.counters["signatures_refused"] = self.counters.get("signatures_refused", 0) + 1
+                answer = ExtensionField(code=first.code, associd=first.associd, response=True, error=True)
+            else:
+                values = self._broadcast_values(first.associd) if first.code == Opcode.AUTO else None
+                answer = self.host.respond(first, client, dst, now, autokey_values=values)
             region = answer.encode()
             cookie = 0
         else:
             cookie = self.host.cookie_for(client, dst, now)
         key = session_key(dst, client, verdict.keyid, cookie, self.digest)
         return region + mac(key, verdict.keyid, header + region, self.digest)
+
+    def _may_sign(self, now: float) -> bool:
+        """Spend one signature from the budget (a token bucket refilled at SIGNATURES_PER_SECOND)."""
+        elapsed = max(0.0, now - self._sign_at)
+        self._sign_at = now
+        self._sign_tokens = min(SIGNATURE_BURST, self._sign_tokens + elapsed * SIGNATURES_PER_SECOND)
+        if self._sign_tokens < 1.0:
+            return False
+        self._sign_tokens -= 1.0
+        return True
 
     def poll_hint(self, assoc, now: float) -> float | None:
         """Seconds until the next Autokey step is worth sending (None: nothing pending, poll normally).
