@@ -360,8 +360,9 @@ class Daemon:
         self.interface_dropped = 0
         clock = KernelClock() if self.config.discipline else None
         self.host = NtpHost(self.config, now, keys=self.keys, local_addresses=self.addresses, clock=clock,
-                            resolve=resolve, send_clock=time.time, system_info={"version": version_string(), "processor": uname.machine,
-                                                          "system": f"{uname.system}/{uname.release}"})
+                            resolve=resolve, send_clock=time.time,
+                            system_info={"version": version_string(), "processor": uname.machine,
+                                         "system": f"{uname.system}/{uname.release}"})
         if self.config.discipline and self.config.driftfile:
             ppm = read_drift(self.config.driftfile)
             if ppm is not None:  # only with `enable ntp`: start the discipline where the last run left it
@@ -558,14 +559,16 @@ class Daemon:
             except OSError as exc:
                 sock.close()
                 if exc.errno != errno.EADDRINUSE:
-                    raise DaemonError(f"{self.config_path}: cannot bind {address} port {port}: {exc.strerror}") from None
+                    raise DaemonError(f"{self.config_path}: cannot bind {address} port {port}: "
+                                      f"{exc.strerror}") from None
                 if wildcard or _socket_inodes(plain, port, exact=True):
                     raise self._in_use(address, port) from None
                 # only a wildcard holds the port: share it, keeping our address to ourselves
         raise self._in_use(address, port)
 
     def _in_use(self, address: str, port: int) -> DaemonError:
-        owner = describe_owner(address.split("%", 1)[0], port, exact=True) or describe_owner(address.split("%", 1)[0], port)
+        plain = address.split("%", 1)[0]
+        owner = describe_owner(plain, port, exact=True) or describe_owner(plain, port)
         return DaemonError(f"{self.config_path}: {address} port {port} is already being served"
                            f"{' by ' + owner if owner else ''}; not starting a second daemon on it "
                            f"(stop that one, or give this one another `interface listen` address)")

@@ -204,7 +204,7 @@ class NtpHost:
         table = RestrictTable(average=int(discard.get("average", DEFAULT_AVERAGE)),
                               minimum=int(discard.get("minimum", DEFAULT_MINIMUM)),
                               monitor_age=int(discard.get("monitor", DEFAULT_MONITOR)), rng=self.rng)
-        table._mru = self.restrict._mru  # SIGHUP keeps the buckets: a reload must not forgive a flood
+        table.keep_buckets(self.restrict)
         for item in config.restricts:
             address = item.address
             if address == "default" and item.ipv == 6:
@@ -349,9 +349,10 @@ class NtpHost:
             if "ignore" in flags or "noquery" in flags:
                 counters["restricted"] += 1
                 return []
-            if "limited" in flags and self.restrict.monitor(src[0], now) is not Limit.OK:
+            if "limited" in flags and self.restrict.monitor(src[0], now, burst_ok=True) is not Limit.OK:
                 # ntpd 4.2.8 answers mode 6 before its limiter; a 12-byte `rv 0` then draws ~1.3 KB, an
-                # amplifier for spoofed sources. Like ntpsec, we count it in the source's bucket: dropped, no KoD
+                # amplifier for spoofed sources. Like ntpsec, we count it in the source's bucket: dropped, no KoD.
+                # `minimum` is waived (ntpq sends its requests back to back); the bucket bounds the rate
                 counters["limited"] += 1
                 return []
             if self.control_handler is None:

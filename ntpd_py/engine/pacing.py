@@ -5,8 +5,8 @@ packet from our address (engine/restrict.py: `leaky_bucket`). The client runs th
 sends, with ntpd's default `discard` parameters (average 3, minimum 2), and holds a packet back until the
 server's bucket would take it with a margin of one headway to spare. ntpd rounds each interval to the
 nearest second, so a packet n - 0.5 s after the previous one already counts as n seconds; sends are placed
-a quarter second later than that, which network and scheduling jitter cannot undo on any sane path. A RATE kiss means the server's bucket is full: the model fills too, and the
-client waits until it has drained.
+a quarter second later than that, which network and scheduling jitter cannot undo on any sane path. A RATE
+kiss means the server's bucket is full: the model fills too, and the client waits until it has drained.
 
 The cost is nothing for ordinary polling (64 s, or iburst's 2 s volley); it spaces the Autokey steps, which
 would otherwise go out as fast as answers come back.
