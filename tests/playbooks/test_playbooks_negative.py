@@ -194,5 +194,5 @@ def test_playbooks_check_mode_on_fresh_hosts_reports_and_changes_nothing(tmp_pat
                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-5000:]
-    assert "pending: not installed yet (check mode)" in output, output[-5000:]
+    assert "check mode: ntpd-py not installed yet" in output, output[-5000:]
     assert snapshot(tmp_path) == before, "check mode changed files"
