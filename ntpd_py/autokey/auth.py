@@ -18,7 +18,7 @@ from ..wire.packet import NtpPacket
 from .errors import AutokeyError, Xevnt
 from .exchange import MODE_ACTIVE, MODE_BCLIENT, MODE_BROADCAST, MODE_CLIENT, Exchange, PeerAutokey
 from .flags import CryptoFlag, nid_name
-from .host import AutokeyHost
+from .host import AutokeyHost, HostCredentials
 from .pacing import ANSWER_DELAY, StepPacer
 from .session import NTP_MAXKEY, mac, session_key, verify_keyid_chain
 
@@ -35,10 +35,10 @@ class AutokeyAuth(Authenticator):
 
     def __init__(self, host: AutokeyHost, symmetric: SymmetricKeyAuth | None = None, *, automax_log2: int = 12,
                  poll_log2: Callable[[Any], int] | None = None, synchronized: Callable[[], bool] | None = None,
-                 reloader: Callable[[], Any] | None = None, associations: Callable[[], list] | None = None) -> None:
+                 associations: Callable[[], list] | None = None) -> None:
         self.host = host
         self.synchronized_source = synchronized
-        self.reloader = reloader
+        self._offered: HostCredentials | None = None  # read by the shell on SIGHUP, applied by reload()
         self.associations = associations or (lambda: [])
         self.last_now = 0.0
         self.on_tick: Callable[[float], None] = lambda now: None
@@ -374,18 +374,21 @@ class AutokeyAuth(Authenticator):
             out.append((name, quoted(value) if name in ("host", "digest", "signature", "cert") else value))
         return out
 
-    def reload(self, now: float) -> None:
-        """SIGHUP: re-read the key files (through `reloader`) and restart only the exchanges that need it.
+    def offer_credentials(self, creds: HostCredentials) -> None:
+        """The shell read the key files again (SIGHUP): `reload` applies them."""
+        self._offered = creds
 
-        A failure keeps the running credentials and is written to cryptostats."""
-        if self.reloader is None:
+    def reload(self, now: float) -> None:
+        """Engine hook on SIGHUP: apply the credentials the shell offered, restarting only the exchanges that
+        need it.  Credentials that do not fit together keep the running ones; both are written to cryptostats."""
+        creds, self._offered = self._offered, None
+        if creds is None:
             return
         try:
-            creds = self.reloader()
-        except Exception as exc:  # errors name the file; keep running on the old keys
+            restarted = self.replace_credentials(creds, now, self.associations())
+        except AutokeyError as exc:  # e.g. a certificate that does not carry the new key: keep the old keys
             self.host.stats("0.0.0.0", f"reload failed, keeping the running keys: {exc}")
             return
-        restarted = self.replace_credentials(creds, now, self.associations())
         self.host.stats("0.0.0.0", f"keys reloaded, restarted associations {restarted or 'none'}")
 
     def replace_credentials(self, creds, now: float, associations=()) -> list[int]:

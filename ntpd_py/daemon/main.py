@@ -22,13 +22,14 @@ from pathlib import Path
 
 from ..auth.keyfile import KeyFileError, SymmetricKey, read_keys_file
 from ..clock.discipline import KernelClock
-from ..autokey.setup import attach as attach_autokey
 from ..config.interfaces import ListenPlan, listen_plan
 from ..config.model import NtpConfig
 from ..control.responder import ControlResponder
 from ..control.view import HostControlView
 from ..engine.host import NtpHost, Outgoing
 from ..ntptime import ntp64_stamp
+from .autokey_wiring import attach_from_config as attach_autokey
+from .autokey_wiring import reload_credentials
 from .netif import system_addresses
 from .stats import SystemCounters, sysstats_line, timestamp_fields, writers_from_config
 
@@ -39,7 +40,7 @@ MAX_DATAGRAM = 2048
 ANCILLARY_SPACE = socket.CMSG_SPACE(32)
 _XMT = struct.Struct("!Q")
 SYSSTATS_INTERVAL = 3600.0
-DEFAULT_KEYSDIR = "/usr/local/etc"  # ntpd's NTP_KEYSDIR (as autokey/setup.py)
+DEFAULT_KEYSDIR = "/usr/local/etc"  # ntpd's NTP_KEYSDIR (as daemon/autokey_wiring.py)
 
 
 class DaemonError(Exception):
@@ -370,6 +371,7 @@ class Daemon:
                 self.host.clock.set_frequency(ppm * 1e-6)
                 self.log(f"frequency {ppm:.3f} PPM from {self.config.driftfile}")
         self._route_wildcard_associations()
+        self.autokey = None
         if self.config.crypto.present:
             self._attach_autokey(now)
         self._warn_key_permissions(self.config)
@@ -391,7 +393,7 @@ class Daemon:
     def _attach_autokey(self, now: float) -> None:
         """`crypto` in the configuration: put Autokey (ntpd_py/autokey) in front of the symmetric keys."""
         try:
-            attach_autokey(self.host, now)
+            self.autokey = attach_autokey(self.host, now)  # the key files are read here, and on SIGHUP only
         except (ValueError, OSError) as exc:  # AutokeySetupError is a ValueError and names its file
             raise DaemonError(str(exc)) from None
 
@@ -506,6 +508,8 @@ class Daemon:
             return
         self.config, self.keys = config, keys
         self._warn_key_permissions(config)
+        if self.autokey is not None:  # the shell reads the key files; the engine's reload applies them
+            reload_credentials(self.host, self.autokey, config)
         self.host.reload(config, keys, time.time())
         self._flush_records()
 
