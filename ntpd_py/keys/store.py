@@ -3,7 +3,8 @@
 At start-up ntpd opens ``ntpkey_host_<host>`` (required), ``ntpkey_sign_<host>`` (optional, else the host
 key signs), ``ntpkey_cert_<host>`` (required) and the optional server identity keys
 ``ntpkey_iffkey_<group>``, ``ntpkey_gqkey_<group>``, ``ntpkey_mvkey_<group>``; a client opens
-``ntpkey_<iff|gq|mv>par_<ident>`` when an exchange starts.  The older guides' names
+``ntpkey_<iff|gq|mv>par_<ident>`` when an exchange starts (ntpd-py's daemon reads them all at start and on
+SIGHUP instead: ntpd_py/daemon/autokey_wiring.py).  The older guides' names
 (``ntpkey_iff_<name>`` for IFF, ``ntpkey_gq_<name>``, ``ntpkey_mv_<name>``) are tried after those.
 ``crypto host|sign|cert|iffpar|gqpar|mvpar FILE`` override the paths.  Every failure is a KeyFileError that
 names the file.
