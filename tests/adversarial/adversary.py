@@ -26,7 +26,7 @@ from typing import Callable
 
 from conftest import ROOT, free_loopback, safe_cmd
 
-from ntpd_py.autokey.setup import attach
+from ntpd_py.daemon.autokey_wiring import attach_from_config as attach
 from ntpd_py.config.parser import parse_text
 from ntpd_py.control.client import ControlClient, ControlError
 from ntpd_py.engine.host import NtpHost
