@@ -100,6 +100,7 @@ class Victim:
 def start_client(addr: str, workdir: Path, body: str) -> Victim:
     conf = workdir / "ntp.conf"
     conf.write_text(
+        "interface ignore ipv4\ninterface ignore ipv6\n"  # its own address only (ntpd's rules, last match wins)
         f"interface listen {addr}\n"
         "disable ntp\n"
         f"keysdir {workdir / 'keys'}\n"
