@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     octet = args.src_octet if args.src_octet is not None else rng.randrange(200, 250)
     socks = []
     for i in range(args.sources):
-        addr = f"{args.src_prefix}.{i % 250 + 2}" if args.src_prefix else f"127.{octet}.{i // 250}.{i % 250 + 2}"
+        addr = f"{args.src_prefix}.{i % 240 + 10}" if args.src_prefix else f"127.{octet}.{i // 250}.{i % 250 + 2}"
         for _ in range(args.ports):
             s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             if args.src_prefix:

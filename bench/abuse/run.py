@@ -43,7 +43,7 @@ HERE = Path(__file__).resolve().parent
 PYTHON = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv" / "bin" / "python").exists() else sys.executable
 SCENARIOS = {
     "assoc": ("assoc", "restrict default nomodify notrap\n"),
-    "nopeer": ("assoc", "restrict default kod limited nomodify notrap nopeer\n"),
+    "nopeer": ("assoc", "restrict default kod limited nomodify notrap nopeer\n"),  # (sources avoid .2-.9)
     "client": ("client", "restrict default kod limited nomodify notrap nopeer\n"),
     "iff": ("iff", "restrict default nomodify notrap nopeer\n"),
 }
@@ -85,12 +85,21 @@ def make_keys(keysdir: Path) -> None:
              keysdir, time.time() - 60)
 
 
+def read_counters(host, attempts: int) -> dict[str, str]:
+    for _ in range(attempts):
+        try:
+            return host.control_vars(0, ["ss_kodsent", "ss_received"], server=host.addr)
+        except subprocess.SubprocessError:
+            time.sleep(0.5)
+    return {}
+
+
 def count_associations(host) -> int:
     """READSTAT on association 0 (ntpq's `as`), with ntpd_py's mode-6 client, inside the server's namespace."""
     script = ("from ntpd_py.control.client import ControlClient\n"
               f"with ControlClient({host.addr!r}, timeout=2) as c:\n    print(len(c.associations()))\n")
     out = host.run([PYTHON, "-c", script], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
-    return int(out.stdout.strip() or -1)
+    return int(out.stdout.strip() or -1)  # -1: no answer
 
 
 def rss_kib(pid: int) -> int:
@@ -114,13 +123,7 @@ def run_one(kind: str, scenario: str, args, tmp: Path) -> dict:
         make_keys(daemon.keysdir)
         target._start(daemon)  # recorded by the lab: stopped by PID and the namespaces deleted, whatever happens
         time.sleep(3.0)  # orphan wait, then synchronized
-        before = {}
-        for _ in range(20):  # the reference may take a few seconds more to answer mode 6
-            try:
-                before = target.control_vars(0, ["ss_kodsent", "ss_received"], server=target.addr)
-                break
-            except subprocess.SubprocessError:
-                time.sleep(0.5)
+        before = read_counters(target, 20)  # the reference may take a few seconds more to answer mode 6
         seconds = args.count / args.rate + 2.0
         probe = subprocess.Popen(attacker.cmd([PYTHON, "-c", PROBE, target.addr, str(seconds), str(ROOT)]),
                                  stdout=subprocess.PIPE, text=True)
@@ -132,13 +135,13 @@ def run_one(kind: str, scenario: str, args, tmp: Path) -> dict:
         sent = json.loads(flood.stdout.strip().splitlines()[-1]) if flood.returncode == 0 else {"sent": 0}
         out, _ = probe.communicate(timeout=seconds + 30)
         seen = json.loads(out)
-        after = target.control_vars(0, ["ss_kodsent", "ss_received"], server=target.addr)
+        after = read_counters(target, 10)  # {} when the server no longer answers mode 6 at all
         assocs = count_associations(target)
         rss = rss_kib(daemon.pid)
         t0 = time.monotonic()
         daemon.stop()
         stop_s = time.monotonic() - t0
-    kod = int(after.get("ss_kodsent", "0") or 0) - int(before.get("ss_kodsent", "0") or 0)
+    kod = (int(after["ss_kodsent"]) - int(before.get("ss_kodsent", "0") or 0)) if after else float("nan")
     lat = seen["lat"]
     return {"server": kind, "scenario": scenario, "sent": sent.get("sent", 0),
             "m3_worst": max(lat["mode3"], default=float("nan")), "m3_median": statistics.median(lat["mode3"]) if lat["mode3"] else float("nan"),
