@@ -33,6 +33,9 @@ from ntpd_py.wire.extension import ExtensionField, Opcode  # noqa: E402
 from ntpd_py.wire.packet import NtpPacket, encode_header  # noqa: E402
 
 
+IP_TRANSPARENT = 19  # linux/in.h: send from an address this host does not have (root, inside a namespace)
+
+
 def packet(kind: str, src: str, dst: str, rng: random.Random, now: float) -> bytes:
     mode = 3 if kind in ("iff", "client") else 1
     header = encode_header(NtpPacket(leap=3, version=4, mode=mode, stratum=0, poll=6, precision=-20,
@@ -60,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sources", type=int, default=200)
     ap.add_argument("--ports", type=int, default=5)
     ap.add_argument("--src-octet", type=int, default=None, help="second octet of the source addresses")
+    ap.add_argument("--src-prefix", default=None,
+                    help="sources PREFIX.N (three octets, sent with IP_TRANSPARENT): inside a network namespace")
     ap.add_argument("--seed", type=int, default=None)
     args = ap.parse_args(argv)
     if not args.target.startswith("127.") and not os.environ.get("FLOOD_NETNS"):
@@ -70,9 +75,11 @@ def main(argv: list[str] | None = None) -> int:
     octet = args.src_octet if args.src_octet is not None else rng.randrange(200, 250)
     socks = []
     for i in range(args.sources):
-        addr = f"127.{octet}.{i // 250}.{i % 250 + 2}"
+        addr = f"{args.src_prefix}.{i % 250 + 2}" if args.src_prefix else f"127.{octet}.{i // 250}.{i % 250 + 2}"
         for _ in range(args.ports):
             s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            if args.src_prefix:
+                s.setsockopt(socket.IPPROTO_IP, IP_TRANSPARENT, 1)
             try:
                 s.bind((addr, 0))
             except OSError:

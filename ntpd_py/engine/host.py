@@ -563,10 +563,8 @@ class NtpHost:
 
     def _follow_authenticator(self, assoc: Association, now: float) -> None:
         """The authenticator may want this association's next packet sooner than its poll (an Autokey step)."""
-        if assoc.assid not in self.associations:
-            return
-        due = self.authenticator.next_step(assoc, now)
-        if due is not None:
+        due = self.authenticator.next_step(assoc, now)  # asked even when gone: the answer is handed over once
+        if due is not None and assoc.assid in self.associations:
             assoc.next_poll = min(assoc.next_poll, due)
 
     # broadcast client: volley, then listen ------------------------------

@@ -26,7 +26,7 @@ from typing import Callable
 
 from conftest import ROOT, free_loopback, safe_cmd
 
-from ntpd_py.autokey.setup import attach
+from ntpd_py.daemon.autokey_wiring import attach_from_config as attach
 from ntpd_py.config.parser import parse_text
 from ntpd_py.control.client import ControlClient, ControlError
 from ntpd_py.engine.host import NtpHost
@@ -225,6 +225,18 @@ class NoKeysServer(Responder):
         return [(forged_reply(request, self.addr, src[0], now + self.skew, out), src)]
 
 
+def autokey_engine(keysdir: Path, addr: str, now: float, *, host: str = "alice", password: str = "serverpw",
+                   extra: str = "restrict 127.0.0.0 mask 255.0.0.0\n") -> NtpHost:
+    """A real ntpd-py engine (sans-IO) serving time from its local clock, with Autokey from `keysdir`."""
+    text = (f"keysdir {keysdir}\ncrypto host {host} pw {password}\nserver 127.127.1.0\n"
+            f"fudge 127.127.1.0 stratum 5\n{extra}")
+    result = parse_text(text, f"{host}-engine.conf")
+    assert not result.errors, result.diagnostics
+    engine = NtpHost(result.config, now, local_addresses=[addr])
+    attach(engine, now)
+    return engine
+
+
 class EngineServer(Responder):
     """A real ntpd-py engine with Autokey from `keysdir`, its clock `skew` ahead; `outgoing(data)` returns
     what actually leaves (None: dropped): the hook a relay in front of the server would be."""
@@ -234,13 +246,7 @@ class EngineServer(Responder):
         super().__init__(addr)
         self.skew = skew
         self.outgoing = outgoing or (lambda data: data)
-        text = (f"keysdir {keysdir}\ncrypto host {host} pw {password}\nserver 127.127.1.0\n"
-                "fudge 127.127.1.0 stratum 5\nrestrict 127.0.0.0 mask 255.0.0.0\n")
-        result = parse_text(text, f"{host}-engine.conf")
-        assert not result.errors, result.diagnostics
-        now = time.time() + skew
-        self.host = NtpHost(result.config, now, local_addresses=[self.addr])
-        attach(self.host, now)
+        self.host = autokey_engine(keysdir, self.addr, time.time() + skew, host=host, password=password)
         self.lock = threading.Lock()
 
     def tick(self, now):
