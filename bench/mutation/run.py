@@ -58,6 +58,9 @@ def prepare(package: str) -> Path:
         "pytest_add_cli_args": ["-p", "no:cacheprovider", "-q"],
         "timeout_multiplier": 5.0,
         "use_git_change_detection": False,
+        # a fresh process per mutant batch: "fork" (the default) forks from the process that ran the suite, whose
+        # caches (lru_cache'd key material, signed values) hide mutants: it reported survivors that a fresh run kills
+        "process_isolation": "forkserver",
     }
     lines = ["[tool.mutmut]"] + [f"{k} = {json.dumps(v)}" for k, v in config.items()]
     pyproject = (ROOT / "pyproject.toml").read_text()

@@ -94,7 +94,7 @@ int main(int argc, char **argv) {
             if (k <= 0) break;
             sent += k; outstanding += k;
         }
-        int k = recvmmsg(fd, rmsg, BATCH, 0, NULL);
+        int k = recvmmsg(fd, rmsg, BATCH, MSG_WAITFORONE, NULL);
         if (k <= 0) { outstanding = 0; continue; }  /* timeout: the server dropped some, refill the window */
         for (int i = 0; i < k; i++) {
             if (valid_reply(rbuf[i], rmsg[i].msg_len, recs, count)) valid++; else invalid++;

@@ -26,7 +26,7 @@ from typing import Callable
 
 from conftest import ROOT, free_loopback, safe_cmd
 
-from ntpd_py.autokey.setup import attach
+from ntpd_py.daemon.autokey_wiring import attach_from_config as attach
 from ntpd_py.config.parser import parse_text
 from ntpd_py.control.client import ControlClient, ControlError
 from ntpd_py.engine.host import NtpHost
@@ -100,6 +100,7 @@ class Victim:
 def start_client(addr: str, workdir: Path, body: str) -> Victim:
     conf = workdir / "ntp.conf"
     conf.write_text(
+        "interface ignore ipv4\ninterface ignore ipv6\n"  # its own address only (ntpd's rules, last match wins)
         f"interface listen {addr}\n"
         "disable ntp\n"
         f"keysdir {workdir / 'keys'}\n"

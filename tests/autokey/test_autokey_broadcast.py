@@ -224,3 +224,16 @@ def test_configured_broadcastdelay_skips_the_volley_without_autokey():
     net.run(30, step=0.1)
     assoc = broadcast_assoc(net.client)
     assert assoc.hmode == MODE_BCLIENT and assoc.sent == 0 and assoc.bcast_delay is None
+
+
+def test_autokey_peer_variables_show_the_received_autokey_values(vectors):
+    """Mutation survivor (issue 13): initsequence, initkey and timestamp are the received autokey values'
+    sequence, last key ID and timestamp (ntpd's CP_INITSEQ, CP_INITKEY, CP_INITTSP), not the filestamp."""
+    net, _ = make_net(vectors)
+    net.run(40, until=lambda: _listening(net))
+    assoc = broadcast_assoc(net.client)
+    tstamp, fstamp, seq, key = assoc.auth_state.recval
+    assert tstamp != fstamp
+    variables = dict(net.client.authenticator.peer_variables(assoc))
+    assert variables["initsequence"] == str(seq) and variables["initkey"] == f"0x{key:x}"
+    assert variables["timestamp"] == str(tstamp)

@@ -81,3 +81,20 @@ def test_error_bit_and_fields_after_the_first():
         decode_fields(good + error[:6])
     fields = decode_fields(good + error)
     assert [f.code for f in fields] == [Opcode.ASSOC, Opcode.CERT] and fields[1].error
+
+
+def test_field_lengths_signatures_and_large_ids_decode_exactly():
+    """Mutation survivors (issue 13): decode_field alone refuses lengths that are not a multiple of 4 or below
+    the header, keeps a signature that is not a multiple of 4 exactly, and reads association IDs unsigned."""
+    import struct
+
+    from ntpd_py.wire.extension import ExtensionError, ExtensionField, Opcode, decode_field
+
+    for length in (4, 6, 10, 14):
+        with pytest.raises(ExtensionError, match="bad length"):
+            decode_field(struct.pack("!II", 0x02000000 | Opcode.CERT << 16 | length, 1) + bytes(16))
+    field = ExtensionField(code=Opcode.COOK, associd=0x80000001, response=True, tstamp=5, fstamp=6,
+                           value=b"abc", signature=b"12345")
+    back, end = decode_field(field.encode())
+    assert back.associd == 0x80000001 and back.value == b"abc" and back.signature == b"12345"
+    assert end == len(field.encode())

@@ -87,3 +87,19 @@ def test_decode_never_crashes(datagram: bytes) -> None:
     except ControlFormatError:
         return
     assert len(frame.data) == frame.count
+
+
+def test_fragments_echo_the_request_and_carry_the_leap():
+    """Mutation survivors (issue 13): every fragment answers the request's opcode, sequence, association and
+    version, with the leap bits given; the error response too; decode reads the E and M bits and the leap."""
+    req = wire.decode(wire.request(wire.OP_READVAR, 4242, assid=38363, version=3))
+    frames = wire.fragment(req, 0x1234, bytes(1000), leap=3)
+    assert len(frames) == 3 and [f.more for f in frames] == [True, True, False]
+    for f in frames:
+        assert (f.opcode, f.sequence, f.assid, f.version, f.leap, f.status) == (wire.OP_READVAR, 4242, 38363, 3, 3, 0x1234)
+        back = wire.decode(wire.encode(f))
+        assert (back.response, back.error, back.more, back.leap, back.version) == (True, False, f.more, 3, 3)
+    err = wire.error_response(req, wire.CERR_BADASSOC, leap=1)
+    back = wire.decode(wire.encode(err))
+    assert back.error and back.response and not back.more and back.leap == 1 and back.status >> 8 == wire.CERR_BADASSOC
+    assert (back.opcode, back.sequence, back.assid, back.version) == (wire.OP_READVAR, 4242, 38363, 3)

@@ -84,3 +84,32 @@ def test_fast_reply_is_macd_with_the_requests_key():
     assert len(reply) == 72 and reply[0] & 7 == 4 and reply[24:32] == data[40:48]
     assert reply[48:52] == struct.pack("!I", 2)
     assert reply[52:] == hashlib.sha1(SECRETS[2][1] + reply[:48]).digest()
+
+
+@pytest.mark.parametrize("restricted", [True, False])
+def test_plain_quick_path_equals_full_path(restricted):
+    """Mutation survivors (issue 13): quick_reply's counters and MRU restrict bits were never compared with the
+    full path's; for plain requests they must move exactly as receive_datagram moves them."""
+    conf = CONF if restricted else "server 127.127.1.0\nfudge 127.127.1.0 stratum 8\n"
+    quick_host, full_host = (make_host(conf, "127.0.0.1", rng=random.Random(5)) for _ in range(2))
+    for t in range(1, 30):
+        quick_host.handle_timers(T0 + t)
+        full_host.handle_timers(T0 + t)
+    data = request(None)
+    for i in range(3):
+        src = ("127.0.0.2", 40000 + i % 2)
+        reply = quick_host.quick_reply(data, src, T0 + 100 + i)
+        assert reply is not None
+        (full,) = full_host.receive_datagram(data, src, "127.0.0.1", T0 + 100 + i)
+        assert reply == full.data
+    assert quick_host.counters == full_host.counters and quick_host.counters["received"] == 3
+    assert quick_host.mru.entries() == full_host.mru.entries()
+    assert all(rflags != 0 for *_, rflags in quick_host.mru.entries()) is restricted
+
+
+def test_malformed_packets_count_as_badformat_once_each():
+    host, _ = hosts()
+    before = host.counters["badformat"]
+    for data in (b"\x23" * 47, bytes([0x23]) + bytes(48), bytes([0x3B]) + bytes(47)):
+        assert host.receive_datagram(data, ("127.0.0.2", 5), "127.0.0.1", T0 + 100) == []
+    assert host.counters["badformat"] == before + 3 and sum(host.malformed.values()) == 3

@@ -146,3 +146,10 @@ def packets(draw) -> NtpPacket:
 @given(packets())
 def test_encode_decode_round_trip(pkt):
     assert decode(encode(pkt)) == pkt
+
+
+def test_short_refid_is_padded_with_zeros_on_the_right():
+    from ntpd_py.wire.packet import encode_header
+
+    assert encode_header(header(refid=b"GPS"))[12:16] == b"GPS\0"
+    assert encode_header(header(refid=b"LONGER"))[12:16] == b"LONG"
