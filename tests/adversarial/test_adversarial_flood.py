@@ -181,3 +181,17 @@ def test_plain_mode1_flood_is_declined_without_authentication(tmp_path):
         assert associations(server) == 1
     finally:
         server.stop()
+
+
+def test_sigterm_during_a_flood_exits_within_5_seconds(tmp_path):
+    server = _server(tmp_path, "")
+    argv = [sys.executable, str(FLOOD), "--target", server.addr, "--kind", "assoc", "--count", "30000",
+            "--rate", "10000", "--sources", "200", "--ports", "5"]
+    flooding = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(1.5)
+        assert flooding.poll() is None  # still flooding when the signal comes
+        exit_time = server.stop()
+        assert server.proc.returncode == 0 and exit_time < 5, (server.proc.returncode, exit_time)
+    finally:
+        flooding.wait(30)
