@@ -227,10 +227,14 @@ def transmit_stamp() -> bytes:
 
 
 def route_source(remote: str, port: int) -> str | None:
-    """The local address the kernel would send from to reach `remote` (a connected UDP socket; no packet)."""
+    """The local address the kernel would send from to reach `remote` (a connected UDP socket; no packet).
+    For a broadcast address (SO_BROADCAST) that is the address of the interface the broadcast leaves from,
+    which a broadcaster's Autokey session keys and packets carry as their source, as ntpd's do."""
     family = socket.AF_INET6 if ":" in remote else socket.AF_INET
     with socket.socket(family, socket.SOCK_DGRAM) as probe:
         try:
+            if family == socket.AF_INET:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
             probe.connect((remote, port or 123))
             return probe.getsockname()[0]
         except OSError:
@@ -285,13 +289,18 @@ class _PacketInfoEndpoint:
         self.loop = asyncio.get_running_loop()
         self.loop.add_reader(sock.fileno(), self._readable)
 
-    def _local_of(self, ancdata: list[tuple[int, int, bytes]]) -> str | None:
+    def _local_of(self, ancdata: list[tuple[int, int, bytes]]) -> tuple[str | None, str | None]:
+        """(header destination, interface address). in_pktinfo's ipi_addr is the header's destination (a
+        broadcast's session key uses it); ipi_spec_dst the receiving interface's address, which answers and a
+        broadcast client's volley leave from. They differ only for a datagram to a broadcast address."""
         for level, kind, value in ancdata:
             if not self.v6 and level == socket.IPPROTO_IP and kind == IP_PKTINFO and len(value) >= 12:
-                return socket.inet_ntop(socket.AF_INET, value[8:12])  # in_pktinfo.ipi_addr: the header's dst
+                return (socket.inet_ntop(socket.AF_INET, value[8:12]),
+                        socket.inet_ntop(socket.AF_INET, value[4:8]))
             if self.v6 and level == socket.IPPROTO_IPV6 and kind == socket.IPV6_PKTINFO and len(value) >= 16:
-                return socket.inet_ntop(socket.AF_INET6, value[:16])
-        return None
+                local = socket.inet_ntop(socket.AF_INET6, value[:16])
+                return local, local
+        return None, None
 
     def _readable(self) -> None:
         process, sock = self.daemon.process, self.sock
@@ -303,16 +312,17 @@ class _PacketInfoEndpoint:
             except OSError:
                 self.daemon.receive_errors += 1
                 return
-            local = self._local_of(ancdata)
-            if local in self.daemon.dropped:  # `interface drop ADDRESS`: read and discarded, as ntpd does
+            local, interface = self._local_of(ancdata)
+            if local in self.daemon.dropped or interface in self.daemon.dropped:  # `interface drop ADDRESS`: read
+                # and discarded, as ntpd does (a broadcast by the interface it came in on)
                 self.daemon.interface_dropped += 1
                 continue
-            out = process(data, addr, local, time.time())
+            out = process(data, addr, local, time.time(), interface if interface != local else None)
             if out.__class__ is bytes:
-                self.sendto(out, addr, local)
+                self.sendto(out, addr, interface)
                 continue
             for o in out:
-                self.sendto(o.data, o.dst, o.src or local)
+                self.sendto(o.data, o.dst, interface if o.src in (None, local) else o.src)
 
     def sendto(self, data: bytes, dst: tuple[str, int], src: str | None = None) -> None:
         """Send from `src` (a local address) when given, else from the address the kernel picks."""
@@ -424,7 +434,8 @@ class Daemon:
         return [("io_internal_errors", str(self.internal_errors)), ("io_sendfailed", str(self.send_errors)),
                 ("io_receive_errors", str(self.receive_errors)), ("io_interface_dropped", str(self.interface_dropped))]
 
-    def process(self, data: bytes, addr, local: str | None, now: float) -> bytes | list[Outgoing]:
+    def process(self, data: bytes, addr, local: str | None, now: float,
+                interface: str | None = None) -> bytes | list[Outgoing]:
         """One datagram through the core, for every endpoint: a quick reply's bytes (its transmit stamp taken
         last), or the full path's answers; nothing after an internal error (counted and logged)."""
         try:
@@ -438,7 +449,7 @@ class Daemon:
             if not self._batch_pending and self._loop is not None:  # once per batch: records out, timer re-armed
                 self._batch_pending = True
                 self._loop.call_soon(self._after_batch)
-            return host.receive_datagram(data, addr[:2], local, now)
+            return host.receive_datagram(data, addr[:2], local, now, interface=interface)
         except Exception as exc:  # the core must never crash the daemon: count, log, keep serving
             self.internal_error(f"a packet from {addr[0]}", exc)
             return []
