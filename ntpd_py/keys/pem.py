@@ -168,9 +168,12 @@ def _decrypt_traditional(block: PemBlock, password: bytes | None, path: Path) ->
         raise KeyFileError(path, f"corrupt DEK-Info IV {iv_hex!r}") from None
     key = evp_bytes_to_key(password, iv[:8], key_len)
     try:
-        return _decrypt_cbc(factory, key, iv, block.der)
+        plain = _decrypt_cbc(factory, key, iv, block.der)
+        # a wrong key passes the padding check about one time in 256, but almost never yields DER
+        core.load(plain, strict=True)
     except ValueError:
         raise WrongPassword(path, "wrong password or corrupt key (decryption failed)") from None
+    return plain
 
 
 def decrypt_block(block: PemBlock, password: str | bytes | None, path: str | os.PathLike[str]) -> tuple[str, bytes]:
