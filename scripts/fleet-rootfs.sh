@@ -2,6 +2,7 @@
 # Builds (once) the Debian root file system the fleet scenario boots with systemd-nspawn, and prints its path.
 #   scripts/fleet-rootfs.sh            # path of the cached root, built when missing
 #   scripts/fleet-rootfs.sh --rebuild  # build again
+#   scripts/fleet-rootfs.sh --print-source  # the mirror, suite and keyring it would use
 # The root is cached outside the clone, in FLEET_CACHE (default /var/cache/ntpd-py-fleet), as a directory named
 # after a digest of the recipe (suite + package list + this script's recipe version), and only ever used read-only
 # (each container boots from an overlay on top of it), so runs never change it.
@@ -14,12 +15,13 @@ set -euo pipefail
 RECIPE=3
 PACKAGES=(systemd systemd-sysv dbus libpam-systemd openssh-server sudo python3 python3-venv iproute2 procps chrony)
 CACHE=${FLEET_CACHE:-/var/cache/ntpd-py-fleet}
+APT_ETC=${APT_ETC:-/etc/apt}  # tests point this at a fixture
 log() { printf '[fleet-rootfs] %s\n' "$*" >&2; }
 
 # The first Debian source of this machine that is not a security or updates suite: URI, suite, keyring.
 apt_source() {
   local f
-  for f in /etc/apt/sources.list.d/*.sources; do
+  for f in "$APT_ETC"/sources.list.d/*.sources; do
     [ -e "$f" ] || continue
     awk '
       function flush() {
@@ -38,11 +40,12 @@ apt_source() {
     ' "$f" | head -n1
   done | head -n1 | grep . && return 0
   # One-line style: deb [options] URI SUITE COMPONENTS...
-  cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null \
+  cat "$APT_ETC"/sources.list "$APT_ETC"/sources.list.d/*.list 2>/dev/null \
     | sed -E 's/\[[^]]*\]//' | awk '$1 == "deb" && $3 !~ /-(security|updates|backports)$/ { print $2, $3, "-"; exit }' | grep .
 }
 
-read -r MIRROR SUITE KEYRING < <(apt_source) || { log "no Debian source found in /etc/apt (sources.list or sources.list.d/*.sources)"; exit 1; }
+read -r MIRROR SUITE KEYRING < <(apt_source) || { log "no Debian source found in $APT_ETC (sources.list or sources.list.d/*.sources)"; exit 1; }
+if [ "${1:-}" = --print-source ]; then echo "$MIRROR $SUITE $KEYRING"; exit 0; fi
 DIGEST=$(printf '%s\n' "recipe=$RECIPE" "suite=$SUITE" "${PACKAGES[@]}" | sha256sum | cut -c1-16)
 ROOT="$CACHE/rootfs-$DIGEST"
 

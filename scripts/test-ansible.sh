@@ -38,5 +38,7 @@ fi
 if [ -f scripts/ansible-test.sh ]; then
   step "ansible-test"
   run bash scripts/ansible-test.sh
+  step "ansible-test sanity on the built and installed collection"
+  run bash scripts/ansible-test.sh installed
 fi
 exit $status

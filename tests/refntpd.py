@@ -26,6 +26,7 @@ Use:
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import random
 import re
@@ -185,16 +186,14 @@ class Host:
     def control_vars(self, assid: int = 0, names: list[str] | None = None, server: str = "127.0.0.1") -> dict[str, str]:
         """Mode-6 variables read by the project's own client (ntpd_py.control.client) inside this namespace."""
         script = (
-            "import json, sys\nfrom ntpd_py.control.client import ControlClient\n"
+            "import json\nfrom ntpd_py.control.client import ControlClient\n"
             f"with ControlClient({server!r}, timeout=2) as c:\n"
             f"    v = c.read_peer({assid}, {names!r}) if {assid} else c.read_system({names!r})\n"
-            "print(json.dumps(dict(v.items()) if hasattr(v, 'items') else dict(v)))\n"
+            "print(json.dumps(v.as_dict()))\n"
         )
         out = self.run([sys.executable, "-c", script], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
         if out.returncode != 0:
             raise subprocess.SubprocessError(out.stderr)
-        import json
-
         return json.loads(out.stdout)
 
 

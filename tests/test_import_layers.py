@@ -29,7 +29,7 @@ STANDALONE = {"pcap"}
 # Known violations, each with the change that ends it.  A listed import that no longer exists fails the test
 # too, so the list can only shrink (drop an entry when its fix lands on main).  Empty since ControlView moved
 # into control/view.py, the value formats into wire/control_values.py and control.prometheus stopped importing
-# autokey (helpers "compat" and "coll", issue 13).
+# autokey (issue 13).
 KNOWN: set[tuple[str, str]] = set()
 
 

@@ -68,7 +68,7 @@ def autokey_cookie(server: str, source: str, keysdir: str, host: str, password: 
     from ntpd_py.autokey.auth import AutokeyAuth
     from ntpd_py.autokey.flags import CryptoFlag
     from ntpd_py.autokey.host import AutokeyHost
-    from ntpd_py.autokey.setup import credentials_from_config
+    from ntpd_py.daemon.autokey_wiring import credentials_from_config
     from ntpd_py.config.parser import parse_text
     from ntpd_py.wire.packet import NtpPacket, decode, encode_header
 

@@ -8,6 +8,7 @@ The server side is stateless (cookie from the private value); associations keep 
 
 from __future__ import annotations
 
+import weakref
 from typing import Any, Callable
 
 from ..wire.control_values import quoted
@@ -17,13 +18,17 @@ from ..wire.packet import NtpPacket
 from .errors import AutokeyError, Xevnt
 from .exchange import MODE_ACTIVE, MODE_BCLIENT, MODE_BROADCAST, MODE_CLIENT, Exchange, PeerAutokey
 from .flags import CryptoFlag, nid_name
-from .host import AutokeyHost
+from .host import AutokeyHost, HostCredentials
+from .pacing import ANSWER_DELAY, StepPacer
 from .session import NTP_MAXKEY, mac, session_key, verify_keyid_chain
 
-ANSWER_DELAY = 0.2  # seconds before a symmetric peer's pending request is answered
-MAX_SYNC_WAIT = 20  # quick polls allowed while waiting for synchronization
-MAX_FOLLOW_UP = 16.0  # beyond this the normal poll interval takes over
-RATE_FOLLOW_UP = 2.0  # after a RATE kiss: the spacing of iburst, which ntpd's `limited` minimum allows
+# Server answers that cost a private-key operation (a signature, or a decryption for SIGN's certificate):
+# ntpd signs each one; we do too, but at most SIGNATURES_PER_SECOND on average (bursts of SIGNATURE_BURST),
+# so that no stream of requests, even from sources restrict lets through, can spend this host's CPU on RSA.
+# Beyond that a request gets an error response (no signature); its client retries (ntpd: "crypto error").
+EXPENSIVE_REQUESTS = frozenset({Opcode.IFF, Opcode.GQ, Opcode.MV, Opcode.COOK, Opcode.SIGN})
+SIGNATURES_PER_SECOND = 100.0
+SIGNATURE_BURST = 200.0
 MAX_CHAIN_STEPS = 128  # hashes tried to link a broadcast key ID to the last one (lost packets; lists hold <= 100)
 _DIGEST_LEN = {"md5": 16, "sha1": 20, "sha256": 32, "sha224": 28, "sha384": 48, "sha512": 64, "ripemd160": 20}
 
@@ -37,10 +42,10 @@ class AutokeyAuth(Authenticator):
 
     def __init__(self, host: AutokeyHost, symmetric: SymmetricKeyAuth | None = None, *, automax_log2: int = 12,
                  poll_log2: Callable[[Any], int] | None = None, synchronized: Callable[[], bool] | None = None,
-                 reloader: Callable[[], Any] | None = None, associations: Callable[[], list] | None = None) -> None:
+                 associations: Callable[[], list] | None = None) -> None:
         self.host = host
         self.synchronized_source = synchronized
-        self.reloader = reloader
+        self._offered: HostCredentials | None = None  # read by the shell on SIGHUP, applied by reload()
         self.associations = associations or (lambda: [])
         self.last_now = 0.0
         self.on_tick: Callable[[float], None] = lambda now: None
@@ -53,6 +58,9 @@ class AutokeyAuth(Authenticator):
         # associations that sent a step since, whose follow-up spacing poll_hint() chooses
         self._due: dict[int, float] = {}
         self._stepped: set[int] = set()
+        self._sign_tokens, self._sign_at = SIGNATURE_BURST, 0.0
+        # each association's step pacing, kept apart from its protocol state and gone with it
+        self._pacers: weakref.WeakKeyDictionary[PeerAutokey, StepPacer] = weakref.WeakKeyDictionary()
 
     # --- state ---------------------------------------------------------------------------------------
 
@@ -63,6 +71,18 @@ class AutokeyAuth(Authenticator):
         if peer.bcast_assoc and assoc.hmode == MODE_BCLIENT:
             peer.hmode = MODE_BCLIENT  # the engine ended the volley: from now on, listen only
         return peer
+
+    def pacer(self, peer: PeerAutokey) -> StepPacer:
+        """The step pacing of the association whose protocol state is `peer`."""
+        pacer = self._pacers.get(peer)
+        if pacer is None:
+            pacer = self._pacers[peer] = StepPacer()
+        return pacer
+
+    def _restart(self, peer: PeerAutokey) -> None:
+        """peer_clear(): the exchange starts again at ASSOC, paced as a new one."""
+        peer.reset()
+        self.pacer(peer).reset()
 
     def set_synchronized(self, synchronized: bool, now: float) -> None:
         """The engine says whether this host is synchronized: only then is anything signed."""
@@ -164,11 +184,10 @@ class AutokeyAuth(Authenticator):
         if peer.cmmd is not None:
             # a symmetric peer asked us something: answer within ANSWER_DELAY, not at our next poll
             self._step_due(assoc, now + ANSWER_DELAY)
-        elif ((peer.crypto & ~flags_before or peer.trail > peer.hint_trail or peer.learned != peer.hint_learned)
-              and self._stepping(peer)):
+        elif self.pacer(peer).progressed(peer, flags_before) and self._stepping(peer):
             # a step succeeded after a back-off (e.g. a server that signed its renewed certificate again):
             # send the next one soon, not at the poll the back-off had scheduled
-            self._step_due(assoc, now + peer.step_spacing)
+            self._step_due(assoc, now + self.pacer(peer).step_spacing)
         return result
 
     @staticmethod
@@ -238,7 +257,7 @@ class AutokeyAuth(Authenticator):
 
     def _association_packet(self, packet: NtpPacket, remote: str, local: str, peer: PeerAutokey, now: float) -> AuthResult:
         if packet.stratum == 0 and packet.refid == b"RATE":
-            peer.step_spacing = RATE_FOLLOW_UP  # the server enforces a headway: step no faster than iburst
+            self.pacer(peer).rate_limited()  # the server enforces a headway: step no faster than iburst
         if peer.hmode == MODE_CLIENT and packet.keyid != peer.last_keyid:
             return AuthResult(Verdict.ERROR, packet.keyid, "reply key ID does not match our request (replay)")
         if peer.symmetric and not packet.extensions and peer.crypto & CryptoFlag.AUTO and peer.pkeyid is not None:
@@ -280,7 +299,7 @@ class AutokeyAuth(Authenticator):
             return b""
         peer = self.state(assoc)
         if self.exchange.trail_expired(peer, now):
-            peer.reset()
+            self._restart(peer)
             self.host.stats(remote, f"certificate trail of association {peer.associd} expired, exchange restarted")
         if peer.keylist is None or peer.keylist.exhausted:
             self.exchange.new_keylist(peer, local, remote, now, self.poll_log2(assoc), self.automax_log2)
@@ -314,14 +333,29 @@ class AutokeyAuth(Authenticator):
             return CRYPTO_NAK
         region = b""
         if fields:
-            values = self._broadcast_values(fields[0].associd) if fields[0].code == Opcode.AUTO else None
-            answer = self.host.respond(fields[0], client, dst, now, autokey_values=values)
+            first = fields[0]
+            if first.code in EXPENSIVE_REQUESTS and not first.response and not self._may_sign(now):
+                self.counters["signatures_refused"] = self.counters.get("signatures_refused", 0) + 1
+                answer = ExtensionField(code=first.code, associd=first.associd, response=True, error=True)
+            else:
+                values = self._broadcast_values(first.associd) if first.code == Opcode.AUTO else None
+                answer = self.host.respond(first, client, dst, now, autokey_values=values)
             region = answer.encode()
             cookie = 0
         else:
             cookie = self.host.cookie_for(client, dst, now)
         key = session_key(dst, client, verdict.keyid, cookie, self.digest)
         return region + mac(key, verdict.keyid, header + region, self.digest)
+
+    def _may_sign(self, now: float) -> bool:
+        """Spend one signature from the budget (a token bucket refilled at SIGNATURES_PER_SECOND)."""
+        elapsed = max(0.0, now - self._sign_at)
+        self._sign_at = now
+        self._sign_tokens = min(SIGNATURE_BURST, self._sign_tokens + elapsed * SIGNATURES_PER_SECOND)
+        if self._sign_tokens < 1.0:
+            return False
+        self._sign_tokens -= 1.0
+        return True
 
     def poll_hint(self, assoc, now: float) -> float | None:
         """Seconds until the next Autokey step is worth sending (None: nothing pending, poll normally).
@@ -330,23 +364,7 @@ class AutokeyAuth(Authenticator):
         if not assoc.autokey or not isinstance(assoc.auth_state, PeerAutokey):
             return None
         peer = assoc.auth_state
-        # done(True): while this host waits for synchronization, SIGN and LEAP are still to come, and the
-        # quick polls below bring the samples that synchronize it (none are taken before PROV)
-        if peer.hmode not in (MODE_CLIENT, 1, 2) or peer.done(True):
-            return None
-        if peer.crypto != peer.hint_flags:  # progress: keep stepping quickly
-            peer.hint_flags, peer.hint_trail, peer.follow_up = peer.crypto, peer.trail, peer.step_spacing
-            peer.hint_learned = peer.learned
-        elif peer.trail > peer.hint_trail or peer.learned != peer.hint_learned:  # a new certificate
-            peer.hint_trail, peer.hint_learned, peer.follow_up = max(peer.trail, peer.hint_trail), peer.learned, peer.step_spacing
-        elif peer.last_request is None and not self.host.synchronized and peer.waiting_for_sync < MAX_SYNC_WAIT:
-            peer.waiting_for_sync += 1  # only SIGN/LEAP are left: quick polls also feed the clock filter
-            peer.follow_up = peer.step_spacing
-        else:  # no progress (no answer, refused answers, waiting for sync): back off to the normal poll
-            peer.follow_up *= 2
-            if peer.follow_up > MAX_FOLLOW_UP:
-                return None
-        return peer.follow_up
+        return self.pacer(peer).follow_up_after(peer, self.host.synchronized)
 
     # --- mode 6 ---------------------------------------------------------------------------------------
 
@@ -379,18 +397,21 @@ class AutokeyAuth(Authenticator):
             out.append((name, quoted(value) if name in ("host", "digest", "signature", "cert") else value))
         return out
 
-    def reload(self, now: float) -> None:
-        """SIGHUP: re-read the key files (through `reloader`) and restart only the exchanges that need it.
+    def offer_credentials(self, creds: HostCredentials) -> None:
+        """The shell read the key files again (SIGHUP): `reload` applies them."""
+        self._offered = creds
 
-        A failure keeps the running credentials and is written to cryptostats."""
-        if self.reloader is None:
+    def reload(self, now: float) -> None:
+        """Engine hook on SIGHUP: apply the credentials the shell offered, restarting only the exchanges that
+        need it.  Credentials that do not fit together keep the running ones; both are written to cryptostats."""
+        creds, self._offered = self._offered, None
+        if creds is None:
             return
         try:
-            creds = self.reloader()
-        except Exception as exc:  # errors name the file; keep running on the old keys
+            restarted = self.replace_credentials(creds, now, self.associations())
+        except AutokeyError as exc:  # e.g. a certificate that does not carry the new key: keep the old keys
             self.host.stats("0.0.0.0", f"reload failed, keeping the running keys: {exc}")
             return
-        restarted = self.replace_credentials(creds, now, self.associations())
         self.host.stats("0.0.0.0", f"keys reloaded, restarted associations {restarted or 'none'}")
 
     def replace_credentials(self, creds, now: float, associations=()) -> list[int]:
@@ -408,9 +429,9 @@ class AutokeyAuth(Authenticator):
             peer = assoc.auth_state
             if isinstance(peer, PeerAutokey) and (own_changed or peer.ident_params is not None):
                 if own_changed or self._ident_changed(peer):
-                    peer.reset()
+                    self._restart(peer)
                     restarted.append(peer.associd)
-                    self._step_due(assoc, now + peer.step_spacing)  # start the new exchange now, not at the next poll
+                    self._step_due(assoc, now + self.pacer(peer).step_spacing)  # start the new exchange now, not at the next poll
         return restarted
 
     def _ident_changed(self, peer: PeerAutokey) -> bool:
@@ -419,4 +440,4 @@ class AutokeyAuth(Authenticator):
         return found is None or found[1] != peer.ident_fstamp
 
 
-__all__ = ["AutokeyAuth", "RATE_FOLLOW_UP"]
+__all__ = ["AutokeyAuth"]

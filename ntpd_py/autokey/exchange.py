@@ -1,7 +1,8 @@
 """The Autokey state machine of one association (client, symmetric peer, broadcast client), pure.
 
-`next_request()` is peer_xmit()'s choice of the next request (ASSOC, CERT up the trail, IFF|GQ|MV only
-with `ident`, COOK, AUTO where needed, then once synchronized SIGN and LEAP); `receive()` is crypto_recv()
+`next_request()` is peer_xmit()'s choice of the next request: the first step of `steps.CLIENT_STEPS` not
+done yet (ASSOC, CERT up the trail, IFF|GQ|MV only with `ident`, COOK, AUTO where needed, then once
+synchronized SIGN and LEAP); `receive()` is crypto_recv()
 for one field.  Every rejected field raises `AutokeyError` before any flag bit changes; the caller records
 it (`record_error`), so forged signatures, wrong group keys, stale timestamps, replays and bad certificates
 never raise a flag bit.  Deviations from 4.2.8p15 (documented in docs/autokey.md): received certificates
@@ -22,7 +23,7 @@ from ..keys.cert import CERT_SIGN, CERT_TRUST, Certificate, CertificateError, pa
 from ..ntptime import NTP_UNIX_OFFSET
 from ..protocol import MODE_ACTIVE, MODE_BCLIENT, MODE_BROADCAST, MODE_CLIENT, MODE_PASSIVE, MODE_SERVER
 from ..wire.extension import VALUE_LEN, ExtensionField, Opcode
-from . import schemes
+from . import schemes, steps
 from .errors import AutokeyError, Xevnt, stats_line, text
 from .flags import NID_DIGEST, SCHEME_MASK, VERIFY_MASK, CryptoFlag, nid_name
 from .host import MAXHOSTNAME, AutokeyHost, CertEntry, Signed
@@ -33,9 +34,11 @@ from .signature import verify
 MAX_TRAIL = 8  # certificates on one trail; ntpd has no limit, so a hostile server could feed it forever
 
 
-@dataclass
+@dataclass(eq=False)
 class PeerAutokey:
-    """Per-association Autokey state (ntpd's peer->crypto, assoc, pkey, cookies, key list, values)."""
+    """Per-association Autokey protocol state (ntpd's peer->crypto, assoc, pkey, cookies, key list, values).
+
+    How soon the next step is sent is not kept here: that is the pacing policy's (pacing.StepPacer)."""
 
     associd: int
     hmode: int
@@ -68,14 +71,8 @@ class PeerAutokey:
     last_keyid: int | None = None  # key ID of our last packet: a client-mode reply must echo it
     last_request: ExtensionField | None = None
     trail: int = 0  # certificates accepted on the current trail
-    step_spacing: float = 0.5  # seconds between Autokey steps while they succeed (ntpd: one poll, 64 s)
-    follow_up: float = 0.5  # current spacing: doubles while no flag bit is gained
-    hint_flags: int = -1  # flags when the last spacing was chosen
-    hint_trail: int = 0  # the longest certificate trail walked since the flags last changed
     learned: int = 0  # certificates this association brought into the cache (a new one is progress)
-    hint_learned: int = 0  # `learned` when the last spacing was chosen
     trail_until: int = 0  # Unix time the first certificate of the walked trail expires (0: none walked)
-    waiting_for_sync: int = 0  # quick polls spent waiting for this host to synchronize (SIGN, LEAP)
     bcast_assoc: int = 0  # broadcast client: the broadcaster's association ID (its key list is asked by it)
 
     @property
@@ -115,37 +112,39 @@ class Exchange:
                 return peer.sndval.field(Opcode.AUTO, peer.associd)
             return ExtensionField(code=Opcode.ASSOC, associd=peer.associd, response=True, tstamp=host.hostval.tstamp,
                                   fstamp=host.flags, value=host.hostval.value)
-        if not c:
+        step = steps.pending(c, peer.hmode)
+        if (step is None or step.after_sync) and peer.symmetric and peer.push_autokey and c & CryptoFlag.SIGN \
+                and peer.sndval is not None:
+            peer.push_autokey = False  # our new key list's values, pushed to the peer once (as ntpd after SIGN)
+            return peer.sndval.field(Opcode.AUTO, peer.assoc)
+        if step is None or (step.after_sync and not host.synchronized):
+            return None
+        if step.both_synchronized and peer.symmetric and not (host.synchronized and peer_synchronized):
+            return None
+        return self._request(step.request, peer, now, ts)
+
+    def _request(self, request: steps.Request, peer: PeerAutokey, now: float, ts: int) -> ExtensionField | None:
+        """The field that asks for one step (steps.CLIENT_STEPS says which)."""
+        host = self.host
+        if request is steps.Request.ASSOC:
             return ExtensionField(code=Opcode.ASSOC, associd=peer.associd, tstamp=host.hostval.tstamp,
                                   fstamp=host.flags, value=host.hostval.value)
-        if not c & CryptoFlag.CERT:
+        if request is steps.Request.CERT:
             return ExtensionField(code=Opcode.CERT, associd=peer.associd, tstamp=ts, fstamp=host.hostval.tstamp,
                                   value=(peer.issuer or "").encode())
-        if not c & CryptoFlag.VRFY:
+        if request is steps.Request.IDENT:
             return self._challenge(peer, ts)
-        if peer.hmode == MODE_BCLIENT:
-            if not c & CryptoFlag.AUTO:
-                return ExtensionField(code=Opcode.AUTO, associd=peer.assoc)
-        elif not c & CryptoFlag.COOK:
-            if peer.symmetric and not (host.synchronized and peer_synchronized):
-                return None
+        if request is steps.Request.COOK:
             return host.pubkey.field(Opcode.COOK, peer.associd, response=False)
-        elif not c & CryptoFlag.AUTO:
-            return ExtensionField(code=Opcode.AUTO, associd=peer.assoc if not peer.symmetric else peer.associd)
-        elif peer.symmetric and peer.push_autokey and c & CryptoFlag.SIGN and peer.sndval is not None:
-            peer.push_autokey = False
-            return peer.sndval.field(Opcode.AUTO, peer.assoc)
-        if not host.synchronized:
-            return None
-        if not c & CryptoFlag.SIGN:
+        if request is steps.Request.AUTO:  # a client asks the server's association (a broadcaster's, by name)
+            return ExtensionField(code=Opcode.AUTO, associd=peer.associd if peer.symmetric else peer.assoc)
+        if request is steps.Request.SIGN:
             cert = host.host_entry
             if not cert.cert.valid_at(now):
                 self.record_error(peer, Opcode.SIGN, AutokeyError(Xevnt.PER, "host certificate expired"), now)
                 return None
             return cert.signed.field(Opcode.SIGN, peer.associd, response=False)
-        if not c & CryptoFlag.LEAP:
-            return ExtensionField(code=Opcode.LEAP, associd=peer.associd)
-        return None
+        return ExtensionField(code=Opcode.LEAP, associd=peer.associd)
 
     def _challenge(self, peer: PeerAutokey, ts: int) -> ExtensionField | None:
         """crypto_ident() + crypto_alice*(): pick the scheme the server offers and we hold parameters for."""

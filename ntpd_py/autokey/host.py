@@ -11,6 +11,8 @@ from __future__ import annotations
 import datetime as _dt
 import secrets
 from dataclasses import dataclass, field
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any, Callable
 
 from cryptography.hazmat.primitives import serialization
@@ -65,12 +67,16 @@ class CertEntry:
         return self.cert.issuer
 
 
-@dataclass
+ANY_GROUP = "*"  # client parameters that serve every group (`crypto iffpar|gqpar|mvpar FILE`)
+
+
+@dataclass(frozen=True)
 class IdentityKeys:
     """Identity material with the filestamps of the files it came from.
 
-    Server side (proving): iff / gq / mv.  Client side (checking): a lookup from (scheme, group) to the
-    client parameters, so an association with `ident GROUP` finds ntpkey_<scheme>par_GROUP.
+    Server side (proving): iff / gq / mv.  Client side (checking): the parameters found for each
+    (scheme, group), so an association with `ident GROUP` finds ntpkey_<scheme>par_GROUP; the daemon
+    loads them all at start and on SIGHUP (ntpd_py/daemon/autokey_wiring.py), the exchange opens no file.
     """
 
     iff: IffParams | None = None
@@ -79,12 +85,17 @@ class IdentityKeys:
     gq_fstamp: int = 0
     mv: MvServerKey | None = None
     mv_fstamp: int = 0
-    client_params: Callable[[str, str], tuple[Any, int] | None] = lambda scheme, group: None
+    clients: Mapping[tuple[str, str], tuple[Any, int]] = field(default_factory=lambda: MappingProxyType({}))
+
+    def client_params(self, scheme: str, group: str) -> tuple[Any, int] | None:
+        """(parameters, filestamp) to check `group`'s proof in `scheme` ("iff", "gq", "mv"), or None."""
+        return self.clients.get((scheme, group)) or self.clients.get((scheme, ANY_GROUP))
 
 
-@dataclass
+@dataclass(frozen=True)
 class HostCredentials:
-    """What crypto_setup() loads: host key (RSA), optional sign key, host certificate, identity, leap table."""
+    """What crypto_setup() loads, immutable: host key (RSA), optional sign key, host certificate, identity,
+    leap table.  The daemon shell reads the files; a reload hands over a new object."""
 
     host_key: Any
     host_fstamp: int
@@ -94,7 +105,7 @@ class HostCredentials:
     identity: IdentityKeys = field(default_factory=IdentityKeys)
     leap: LeapTable | None = None
     digest: str = "md5"  # `crypto digest`: session keys and MACs
-    extra_certificates: list[tuple[Certificate, int]] = field(default_factory=list)
+    extra_certificates: tuple[tuple[Certificate, int], ...] = ()
     ident: str | None = None  # `crypto ident GROUP` (ntpd's sys_ident): the group this host's clients prove
 
 

@@ -10,10 +10,10 @@ ntpd starts from "every address of every interface" and asks the rules about eac
 - `listen` opens and serves, `ignore` opens nothing, `drop` (ntpd: opens and discards) serves nothing.
 
 Where ntpd-py differs (docs/config.md): without any rule it binds the wildcard (IP_PKTINFO tells each
-datagram's address), so it also serves addresses no interface carries; an `interface listen ADDRESS` naming an address that no interface
-carries (the lab's 127.0.0.x, which Linux delivers on lo without configuration) is listened on as well, where
-ntpd would ignore it; a `drop` address is not bound at all; with `listen wildcard` one wildcard socket
-(IP_PKTINFO) serves every address that is not dropped.
+datagram's address), so it also serves addresses no interface carries; an `interface listen ADDRESS` naming
+an address that no interface carries (the lab's 127.0.0.x, which Linux delivers on lo without configuration)
+is listened on as well, where ntpd would ignore it; a `drop` address is not bound at all; with `listen
+wildcard` one wildcard socket (IP_PKTINFO) serves every address that is not dropped.
 """
 
 from __future__ import annotations

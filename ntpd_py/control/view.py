@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 STRATUM_UNSPEC = 16
 MALFORMED_REASONS = ("short", "version", "length", "extension", "mode")  # PacketError reasons, plus mode 0
 DROP_COUNTERS = ("badformat", "badversion", "badauth", "declined", "restricted", "limited", "noassoc", "bogus",
-                 "duplicate", "control_errors")
+                 "duplicate", "control_errors", "notproven")
 CounterSource = Callable[[], Iterable[tuple[str, str]]]
 Items = list[tuple[str, str]]
 

@@ -2,7 +2,8 @@
 
 One UDP socket per `interface listen ADDR` (or the wildcard when there is none), on port 123 or the
 `port N` extension. Each datagram goes to `NtpHost.receive_datagram` with the time it was read; each
-timer tick to `handle_timers`. SIGHUP re-reads the configuration and keys (`NtpHost.reload`); SIGTERM and
+timer run to `handle_timers`; the one timer is re-armed for the engine's `next_timer()` after every run and
+every batch of datagrams, so an idle daemon sleeps instead of waking every second. SIGHUP re-reads the configuration and keys (`NtpHost.reload`); SIGTERM and
 SIGINT stop the loop and remove the pidfile. Clock discipline only with `enable ntp` (KernelClock).
 """
 
@@ -22,13 +23,14 @@ from pathlib import Path
 
 from ..auth.keyfile import KeyFileError, SymmetricKey, read_keys_file
 from ..clock.discipline import KernelClock
-from ..autokey.setup import attach as attach_autokey
 from ..config.interfaces import ListenPlan, listen_plan
 from ..config.model import NtpConfig
 from ..control.responder import ControlResponder
 from ..control.view import HostControlView
 from ..engine.host import NtpHost, Outgoing
 from ..ntptime import ntp64_stamp
+from .autokey_wiring import attach_from_config as attach_autokey
+from .autokey_wiring import reload_credentials
 from .netif import system_addresses
 from .stats import SystemCounters, sysstats_line, timestamp_fields, writers_from_config
 
@@ -39,7 +41,9 @@ MAX_DATAGRAM = 2048
 ANCILLARY_SPACE = socket.CMSG_SPACE(32)
 _XMT = struct.Struct("!Q")
 SYSSTATS_INTERVAL = 3600.0
-DEFAULT_KEYSDIR = "/usr/local/etc"  # ntpd's NTP_KEYSDIR (as autokey/setup.py)
+IDLE_WAKE = 60.0  # the longest the timer sleeps: records and rate-limited log summaries (60-s windows) go out
+TIMER_FLOOR = 0.01  # the soonest the timer is re-armed for (a due time already past does not spin the loop)
+DEFAULT_KEYSDIR = "/usr/local/etc"  # ntpd's NTP_KEYSDIR (as daemon/autokey_wiring.py)
 
 
 class DaemonError(Exception):
@@ -223,10 +227,14 @@ def transmit_stamp() -> bytes:
 
 
 def route_source(remote: str, port: int) -> str | None:
-    """The local address the kernel would send from to reach `remote` (a connected UDP socket; no packet)."""
+    """The local address the kernel would send from to reach `remote` (a connected UDP socket; no packet).
+    For a broadcast address (SO_BROADCAST) that is the address of the interface the broadcast leaves from,
+    which a broadcaster's Autokey session keys and packets carry as their source, as ntpd's do."""
     family = socket.AF_INET6 if ":" in remote else socket.AF_INET
     with socket.socket(family, socket.SOCK_DGRAM) as probe:
         try:
+            if family == socket.AF_INET:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
             probe.connect((remote, port or 123))
             return probe.getsockname()[0]
         except OSError:
@@ -281,13 +289,18 @@ class _PacketInfoEndpoint:
         self.loop = asyncio.get_running_loop()
         self.loop.add_reader(sock.fileno(), self._readable)
 
-    def _local_of(self, ancdata: list[tuple[int, int, bytes]]) -> str | None:
+    def _local_of(self, ancdata: list[tuple[int, int, bytes]]) -> tuple[str | None, str | None]:
+        """(header destination, interface address). in_pktinfo's ipi_addr is the header's destination (a
+        broadcast's session key uses it); ipi_spec_dst the receiving interface's address, which answers and a
+        broadcast client's volley leave from. They differ only for a datagram to a broadcast address."""
         for level, kind, value in ancdata:
             if not self.v6 and level == socket.IPPROTO_IP and kind == IP_PKTINFO and len(value) >= 12:
-                return socket.inet_ntop(socket.AF_INET, value[8:12])  # in_pktinfo.ipi_addr: the header's dst
+                return (socket.inet_ntop(socket.AF_INET, value[8:12]),
+                        socket.inet_ntop(socket.AF_INET, value[4:8]))
             if self.v6 and level == socket.IPPROTO_IPV6 and kind == socket.IPV6_PKTINFO and len(value) >= 16:
-                return socket.inet_ntop(socket.AF_INET6, value[:16])
-        return None
+                local = socket.inet_ntop(socket.AF_INET6, value[:16])
+                return local, local
+        return None, None
 
     def _readable(self) -> None:
         process, sock = self.daemon.process, self.sock
@@ -299,16 +312,17 @@ class _PacketInfoEndpoint:
             except OSError:
                 self.daemon.receive_errors += 1
                 return
-            local = self._local_of(ancdata)
-            if local in self.daemon.dropped:  # `interface drop ADDRESS`: read and discarded, as ntpd does
+            local, interface = self._local_of(ancdata)
+            if local in self.daemon.dropped or interface in self.daemon.dropped:  # `interface drop ADDRESS`: read
+                # and discarded, as ntpd does (a broadcast by the interface it came in on)
                 self.daemon.interface_dropped += 1
                 continue
-            out = process(data, addr, local, time.time())
+            out = process(data, addr, local, time.time(), interface if interface != local else None)
             if out.__class__ is bytes:
-                self.sendto(out, addr, local)
+                self.sendto(out, addr, interface)
                 continue
             for o in out:
-                self.sendto(o.data, o.dst, o.src or local)
+                self.sendto(o.data, o.dst, interface if o.src in (None, local) else o.src)
 
     def sendto(self, data: bytes, dst: tuple[str, int], src: str | None = None) -> None:
         """Send from `src` (a local address) when given, else from the address the kernel picks."""
@@ -347,10 +361,16 @@ class Daemon:
             self.log(line)
         self.pidfile = pidfile
         self.internal_errors = 0
+        self.timer_runs = 0  # handle_timers runs (an idle daemon makes few: tests/core/test_core_daemon_shell.py)
         self.send_errors = 0
         self.receive_errors = 0
         self.endpoints: dict[str, _Endpoint | _PacketInfoEndpoint] = {}
         self._stop: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = 0.0  # the loop time the timer is armed for
+        self._batch_pending = False  # an _after_batch is scheduled
+        self._next_sysstats = time.time() + SYSSTATS_INTERVAL
         self.stats = self._stats_writers(self.config)
         now = time.time()
         uname = platform.uname()
@@ -360,8 +380,9 @@ class Daemon:
         self.interface_dropped = 0
         clock = KernelClock() if self.config.discipline else None
         self.host = NtpHost(self.config, now, keys=self.keys, local_addresses=self.addresses, clock=clock,
-                            resolve=resolve, send_clock=time.time, system_info={"version": version_string(), "processor": uname.machine,
-                                                          "system": f"{uname.system}/{uname.release}"})
+                            resolve=resolve, send_clock=time.time,
+                            system_info={"version": version_string(), "processor": uname.machine,
+                                         "system": f"{uname.system}/{uname.release}"})
         if self.config.discipline and self.config.driftfile:
             ppm = read_drift(self.config.driftfile)
             if ppm is not None:  # only with `enable ntp`: start the discipline where the last run left it
@@ -369,6 +390,7 @@ class Daemon:
                 self.host.clock.set_frequency(ppm * 1e-6)
                 self.log(f"frequency {ppm:.3f} PPM from {self.config.driftfile}")
         self._route_wildcard_associations()
+        self.autokey = None
         if self.config.crypto.present:
             self._attach_autokey(now)
         self._warn_key_permissions(self.config)
@@ -390,7 +412,7 @@ class Daemon:
     def _attach_autokey(self, now: float) -> None:
         """`crypto` in the configuration: put Autokey (ntpd_py/autokey) in front of the symmetric keys."""
         try:
-            attach_autokey(self.host, now)
+            self.autokey = attach_autokey(self.host, now)  # the key files are read here, and on SIGHUP only
         except (ValueError, OSError) as exc:  # AutokeySetupError is a ValueError and names its file
             raise DaemonError(str(exc)) from None
 
@@ -412,7 +434,8 @@ class Daemon:
         return [("io_internal_errors", str(self.internal_errors)), ("io_sendfailed", str(self.send_errors)),
                 ("io_receive_errors", str(self.receive_errors)), ("io_interface_dropped", str(self.interface_dropped))]
 
-    def process(self, data: bytes, addr, local: str | None, now: float) -> bytes | list[Outgoing]:
+    def process(self, data: bytes, addr, local: str | None, now: float,
+                interface: str | None = None) -> bytes | list[Outgoing]:
         """One datagram through the core, for every endpoint: a quick reply's bytes (its transmit stamp taken
         last), or the full path's answers; nothing after an internal error (counted and logged)."""
         try:
@@ -423,7 +446,10 @@ class Daemon:
             reply = host.quick_mac_reply(data, addr, now)
             if reply is not None:
                 return reply
-            return host.receive_datagram(data, addr[:2], local, now)
+            if not self._batch_pending and self._loop is not None:  # once per batch: records out, timer re-armed
+                self._batch_pending = True
+                self._loop.call_soon(self._after_batch)
+            return host.receive_datagram(data, addr[:2], local, now, interface=interface)
         except Exception as exc:  # the core must never crash the daemon: count, log, keep serving
             self.internal_error(f"a packet from {addr[0]}", exc)
             return []
@@ -475,26 +501,42 @@ class Daemon:
                                   declined=c["declined"], rate_limited=c["limited"], kod_sent=c["kodsent"])
         writer.write(now, sysstats_line(now, counters))
 
-    async def _timers(self) -> None:
-        assert self._stop is not None
-        next_sysstats = time.time() + SYSSTATS_INTERVAL
-        while not self._stop.is_set():
-            now = time.time()
-            try:
-                for o in self.host.handle_timers(now):
-                    self.send(o)
-            except Exception as exc:  # keep the daemon alive; the next tick tries again
-                self.internal_error("timers", exc)
-            self._flush_records()
-            if now >= next_sysstats:
-                self._sysstats(now)
-                self._save_drift()
-                next_sysstats = now + SYSSTATS_INTERVAL
-            delay = max(0.01, min(1.0, self.host.next_timer() - time.time()))
-            try:
-                await asyncio.wait_for(self._stop.wait(), delay)
-            except asyncio.TimeoutError:
-                pass
+    def _after_batch(self) -> None:
+        """After the datagrams read in one loop iteration: write their records, and bring the timer forward
+        if they made something due sooner (an Autokey step, a symmetric peer's answer...)."""
+        self._batch_pending = False
+        self._flush_records()
+        self._arm_timer()
+
+    def _arm_timer(self, *, fired: bool = False) -> None:
+        """Arm the one timer for the engine's next_timer() (at most IDLE_WAKE away); an armed timer is only
+        ever brought forward, except right after it `fired`."""
+        loop = self._loop
+        if loop is None or (self._stop is not None and self._stop.is_set()):
+            return
+        now = time.time()
+        when = min(self.host.next_timer(), self._next_sysstats, now + IDLE_WAKE)
+        at = loop.time() + max(TIMER_FLOOR, when - now)
+        if self._timer is not None and not fired:
+            if self._timer_at <= at:
+                return
+            self._timer.cancel()
+        self._timer, self._timer_at = loop.call_at(at, self._on_timer), at
+
+    def _on_timer(self) -> None:
+        self.timer_runs += 1
+        now = time.time()
+        try:
+            for o in self.host.handle_timers(now):
+                self.send(o)
+        except Exception as exc:  # keep the daemon alive; the next run tries again
+            self.internal_error("timers", exc)
+        self._flush_records()
+        if now >= self._next_sysstats:
+            self._sysstats(now)
+            self._save_drift()
+            self._next_sysstats = now + SYSSTATS_INTERVAL
+        self._arm_timer(fired=True)
 
     def reload(self) -> None:
         try:
@@ -505,8 +547,11 @@ class Daemon:
             return
         self.config, self.keys = config, keys
         self._warn_key_permissions(config)
+        if self.autokey is not None:  # the shell reads the key files; the engine's reload applies them
+            reload_credentials(self.host, self.autokey, config)
         self.host.reload(config, keys, time.time())
         self._flush_records()
+        self._arm_timer()  # a reload may make steps due now (restarted Autokey exchanges)
 
     async def _open_sockets(self) -> None:
         loop = asyncio.get_running_loop()
@@ -558,14 +603,16 @@ class Daemon:
             except OSError as exc:
                 sock.close()
                 if exc.errno != errno.EADDRINUSE:
-                    raise DaemonError(f"{self.config_path}: cannot bind {address} port {port}: {exc.strerror}") from None
+                    raise DaemonError(f"{self.config_path}: cannot bind {address} port {port}: "
+                                      f"{exc.strerror}") from None
                 if wildcard or _socket_inodes(plain, port, exact=True):
                     raise self._in_use(address, port) from None
                 # only a wildcard holds the port: share it, keeping our address to ourselves
         raise self._in_use(address, port)
 
     def _in_use(self, address: str, port: int) -> DaemonError:
-        owner = describe_owner(address.split("%", 1)[0], port, exact=True) or describe_owner(address.split("%", 1)[0], port)
+        plain = address.split("%", 1)[0]
+        owner = describe_owner(plain, port, exact=True) or describe_owner(plain, port)
         return DaemonError(f"{self.config_path}: {address} port {port} is already being served"
                            f"{' by ' + owner if owner else ''}; not starting a second daemon on it "
                            f"(stop that one, or give this one another `interface listen` address)")
@@ -573,14 +620,18 @@ class Daemon:
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
+        self._loop = loop
         await self._open_sockets()
         self._write_pidfile()
         loop.add_signal_handler(signal.SIGTERM, self._stop.set)
         loop.add_signal_handler(signal.SIGINT, self._stop.set)
         loop.add_signal_handler(signal.SIGHUP, self.reload)
         try:
-            await self._timers()
+            self._arm_timer(fired=True)
+            await self._stop.wait()
         finally:
+            if self._timer is not None:
+                self._timer.cancel()
             for endpoint in self.endpoints.values():
                 endpoint.close()
             self._flush_records()

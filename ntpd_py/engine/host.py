@@ -204,7 +204,7 @@ class NtpHost:
         table = RestrictTable(average=int(discard.get("average", DEFAULT_AVERAGE)),
                               minimum=int(discard.get("minimum", DEFAULT_MINIMUM)),
                               monitor_age=int(discard.get("monitor", DEFAULT_MONITOR)), rng=self.rng)
-        table._mru = self.restrict._mru  # SIGHUP keeps the buckets: a reload must not forgive a flood
+        table.keep_buckets(self.restrict)
         for item in config.restricts:
             address = item.address
             if address == "default" and item.ipv == 6:
@@ -334,8 +334,11 @@ class NtpHost:
         self.counters["badformat"] += 1
         return []
 
-    def receive_datagram(self, data: bytes, src: Address, dst: str | None, now: float) -> list[Outgoing]:
-        """Handle one datagram that arrived at local address `dst` from `src` at `now`."""
+    def receive_datagram(self, data: bytes, src: Address, dst: str | None, now: float, *,
+                         interface: str | None = None) -> list[Outgoing]:
+        """Handle one datagram that arrived at local address `dst` from `src` at `now`. For a datagram to a
+        broadcast address, `dst` is that address (a broadcast's session key uses it) and `interface` the
+        address of the interface it came in on (ntpd's rbufp->dstadr): a broadcast client's volley leaves from it."""
         self._now = now
         counters = self.counters
         counters["received"] += 1
@@ -349,9 +352,10 @@ class NtpHost:
             if "ignore" in flags or "noquery" in flags:
                 counters["restricted"] += 1
                 return []
-            if "limited" in flags and self.restrict.monitor(src[0], now) is not Limit.OK:
+            if "limited" in flags and self.restrict.monitor(src[0], now, burst_ok=True) is not Limit.OK:
                 # ntpd 4.2.8 answers mode 6 before its limiter; a 12-byte `rv 0` then draws ~1.3 KB, an
-                # amplifier for spoofed sources. Like ntpsec, we count it in the source's bucket: dropped, no KoD
+                # amplifier for spoofed sources. Like ntpsec, we count it in the source's bucket: dropped, no KoD.
+                # `minimum` is waived (ntpq sends its requests back to back); the bucket bounds the rate
                 counters["limited"] += 1
                 return []
             if self.control_handler is None:
@@ -395,7 +399,7 @@ class NtpHost:
             mode = MODE_CLIENT
         if mode == MODE_CLIENT:
             return self._serve(pkt, data, src, dst, flags, now)
-        return self._peer_packet(pkt, data, src, dst, flags, now)
+        return self._peer_packet(pkt, data, src, dst, flags, now, interface)
 
     quick_mac_reply = quick_mac_reply  # client requests MAC'd with a symmetric key (engine/fastpath.py)
 
@@ -491,7 +495,7 @@ class NtpHost:
 
     # association packets -------------------------------------------------
     def _peer_packet(self, pkt: NtpPacket, data: bytes, src: Address, dst: str | None, flags: frozenset[str],
-                     now: float) -> list[Outgoing]:
+                     now: float, interface: str | None = None) -> list[Outgoing]:
         assoc = self._by_address.get(src)
         mode = pkt.mode
         if assoc is None and mode == MODE_SERVER:  # a server answering from another port
@@ -504,7 +508,7 @@ class NtpHost:
                 self.counters["declined"] += 1
                 return []
         elif mode == MODE_ACTIVE or (mode == MODE_BROADCAST and self.broadcast_client):
-            return self._new_ephemeral(pkt, data, src, dst, flags, now)
+            return self._new_ephemeral(pkt, data, src, dst, flags, now, interface)
         else:
             self.counters["noassoc"] += 1
             return []
@@ -514,7 +518,7 @@ class NtpHost:
         return out
 
     def _new_ephemeral(self, pkt: NtpPacket, data: bytes, src: Address, dst: str | None, flags: frozenset[str],
-                       now: float) -> list[Outgoing]:
+                       now: float, interface: str | None = None) -> list[Outgoing]:
         """ntpd's AM_NEWPASS / AM_NEWBCL: may this symmetric-active or broadcast packet make an association?
 
         Every cheap refusal comes before the MAC is computed, and nothing here signs: a stranger's packet
@@ -551,10 +555,10 @@ class NtpHost:
         hmode = MODE_PASSIVE if mode == MODE_ACTIVE else MODE_BCLIENT
         session = verdict.keyid is not None and verdict.keyid > 65535  # [autokey] session key IDs change per packet
         if mode == MODE_BROADCAST and (session or self.config.broadcastdelay is None):
-            return self._start_broadcast_volley(pkt, data, src, dst, verdict, session, now)
+            return self._start_broadcast_volley(pkt, data, src, dst, verdict, session, now, interface)
         assoc = self._mobilize(src, hmode, configured=False, version=pkt.version,
                                keyid=None if session else verdict.keyid, autokey=session,
-                               dstadr=dst, minpoll=6, maxpoll=10)
+                               dstadr=interface or dst, minpoll=6, maxpoll=10)
         verdict = self.authenticator.check(pkt, data, src, dst, assoc, now)
         out = self._process(assoc, pkt, verdict, now)
         self._follow_authenticator(assoc, now)
@@ -562,15 +566,14 @@ class NtpHost:
 
     def _follow_authenticator(self, assoc: Association, now: float) -> None:
         """The authenticator may want this association's next packet sooner than its poll (an Autokey step)."""
-        if assoc.assid not in self.associations:
-            return
-        due = self.authenticator.next_step(assoc, now)
-        if due is not None:
+        due = self.authenticator.next_step(assoc, now)  # asked even when gone: the answer is handed over once
+        if due is not None and assoc.assid in self.associations:
             assoc.next_poll = min(assoc.next_poll, due)
 
     # broadcast client: volley, then listen ------------------------------
     def _start_broadcast_volley(self, pkt: NtpPacket, data: bytes, src: Address, dst: str | None,
-                                verdict: AuthResult, session: bool, now: float) -> list[Outgoing]:
+                                verdict: AuthResult, session: bool, now: float,
+                                interface: str | None = None) -> list[Outgoing]:
         """As ntpd's AM_NEWBCL without `broadcastdelay`: a new broadcaster gets a client/server volley first
         (iburst, at the broadcaster's poll), which measures the delay and runs Autokey; the association
         listens to broadcasts only when it is done (`_end_broadcast_volley`)."""
@@ -578,7 +581,7 @@ class NtpHost:
         ident = getattr(getattr(self.config, "crypto", None), "ident", None) if session else None  # sys_ident
         assoc = self._mobilize(src, MODE_CLIENT, configured=False, version=pkt.version,
                                keyid=None if session else verdict.keyid, autokey=session, ident=ident,
-                               dstadr=dst, minpoll=poll, maxpoll=poll, iburst=True)
+                               dstadr=interface or dst, minpoll=poll, maxpoll=poll, iburst=True)
         assoc.bcast_volley = True
         if session:  # [autokey] the broadcast names the broadcaster's association (ntpd: crypto_recv here)
             result = self.authenticator.check(pkt, data, src, dst, assoc, now)

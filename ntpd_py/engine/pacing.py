@@ -5,8 +5,8 @@ packet from our address (engine/restrict.py: `leaky_bucket`). The client runs th
 sends, with ntpd's default `discard` parameters (average 3, minimum 2), and holds a packet back until the
 server's bucket would take it with a margin of one headway to spare. ntpd rounds each interval to the
 nearest second, so a packet n - 0.5 s after the previous one already counts as n seconds; sends are placed
-a quarter second later than that, which network and scheduling jitter cannot undo on any sane path. A RATE kiss means the server's bucket is full: the model fills too, and the
-client waits until it has drained.
+0.15 s later than that, more than the jitter between two consecutive packets on any sane path. A RATE
+kiss means the server's bucket is full: the model fills too, and the client waits until it has drained.
 
 The cost is nothing for ordinary polling (64 s, or iburst's 2 s volley); it spaces the Autokey steps, which
 would otherwise go out as fast as answers come back.
@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from .restrict import DEFAULT_AVERAGE, DEFAULT_MINIMUM, NTP_SHIFT, Limit, leaky_bucket, whole_seconds
 
 MIN_INTERVAL = 1  # whole seconds between two packets, as ntpd counts them (its minimum 2 with the 1-s grace)
-JITTER_MARGIN = 0.25  # ntpd rounds to the nearest second: n - 0.5 s already counts as n; a quarter more for jitter
+JITTER_MARGIN = 0.15  # ntpd rounds to the nearest second: n - 0.5 s already counts as n; 0.15 s more absorbs
+# the sender's scheduling and network jitter between two packets (both are stamped when the timer fires)
 MARGIN_HEADWAYS = 1  # keep this many headways free in the server's bucket
 MAX_AVERAGE = 10  # a kiss asking for more is a poll request, not a bucket size (RATE backs the poll off)
 TIMER_SLACK = 0.05  # a timer that fires this early still sends (the server rounds with 0.5 s to spare)

@@ -125,8 +125,9 @@ class RestrictTable:
         self._cache[address] = flags
         return flags
 
-    def monitor(self, address: str, now: float) -> Limit:
-        """Account one packet from `address` at `now` in its bucket; the limiter's verdict (see module doc)."""
+    def monitor(self, address: str, now: float, *, burst_ok: bool = False) -> Limit:
+        """Account one packet from `address` at `now` in its bucket; the limiter's verdict (see module doc).
+        `burst_ok` waives `minimum` (the bucket still applies): ntpq's back-to-back mode-6 requests."""
         bucket = self._mru.get(address)
         if bucket is None:
             if len(self._mru) >= self.capacity:
@@ -141,12 +142,16 @@ class RestrictTable:
         interval = whole_seconds(now - bucket.last)
         bucket.last = now
         bucket.count += 1
-        bucket.leak, verdict = leaky_bucket(bucket.leak, interval, self.average, self.minimum)
+        bucket.leak, verdict = leaky_bucket(bucket.leak, interval, self.average, 0 if burst_ok else self.minimum)
         return verdict
 
     def rate_limited(self, address: str, now: float) -> bool:
         """Account one packet; True when `discard average/minimum` refuse it (with or without a KoD)."""
         return self.monitor(address, now) is not Limit.OK
+
+    def keep_buckets(self, previous: RestrictTable) -> None:
+        """Take over `previous`'s buckets (SIGHUP builds a new table: a reload must not forgive a flood)."""
+        self._mru = previous._mru
 
     def leak(self, address: str) -> int | None:
         """The bucket of `address` in seconds of headway (None when not tracked): for tests and mode 6."""

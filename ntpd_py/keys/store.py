@@ -3,7 +3,8 @@
 At start-up ntpd opens ``ntpkey_host_<host>`` (required), ``ntpkey_sign_<host>`` (optional, else the host
 key signs), ``ntpkey_cert_<host>`` (required) and the optional server identity keys
 ``ntpkey_iffkey_<group>``, ``ntpkey_gqkey_<group>``, ``ntpkey_mvkey_<group>``; a client opens
-``ntpkey_<iff|gq|mv>par_<ident>`` when an exchange starts.  The older guides' names
+``ntpkey_<iff|gq|mv>par_<ident>`` when an exchange starts (ntpd-py's daemon reads them all at start and on
+SIGHUP instead: ntpd_py/daemon/autokey_wiring.py).  The older guides' names
 (``ntpkey_iff_<name>`` for IFF, ``ntpkey_gq_<name>``, ``ntpkey_mv_<name>``) are tried after those.
 ``crypto host|sign|cert|iffpar|gqpar|mvpar FILE`` override the paths.  Every failure is a KeyFileError that
 names the file.
@@ -186,17 +187,24 @@ class KeyStore:
 
     # -- client side
 
+    def client_identity_path(self, scheme: str, group: str) -> Path:
+        """Where ``ntpkey_<scheme>par_<group>`` is looked for (``crypto <scheme>par FILE``, else the link,
+        else the older ``ntpkey_<scheme>_<group>``)."""
+        scheme = _check_scheme(scheme)
+        if self.overrides.get(f"{scheme}par") is not None:
+            return self.path(f"{scheme}par", group)
+        return self._first_existing(
+            [self.keysdir / link_name(f"{scheme}par", group), self.keysdir / link_name(scheme, group)]
+        )
+
+    def has_client_identity(self, scheme: str, group: str) -> bool:
+        """Is there a file (or a link, even a broken one: loading it says what is wrong) to load?"""
+        return os.path.lexists(self.client_identity_path(scheme, group))
+
     def client_identity(self, scheme: str, group: str) -> Loaded[Any]:
         """IffParams/GqParams without secrets, or an MvClientKey, from ``ntpkey_<scheme>par_<group>``."""
         scheme = _check_scheme(scheme)
-        override = self.overrides.get(f"{scheme}par")
-        if override is not None:
-            path = self.path(f"{scheme}par", group)
-        else:
-            path = self._first_existing(
-                [self.keysdir / link_name(f"{scheme}par", group), self.keysdir / link_name(scheme, group)]
-            )
-        return load_identity_file(path, scheme, False, self.password)
+        return load_identity_file(self.client_identity_path(scheme, group), scheme, False, self.password)
 
 
 def _check_scheme(scheme: str) -> str:

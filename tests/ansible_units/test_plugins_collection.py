@@ -48,7 +48,16 @@ def test_tarball_carries_the_daemon_source_and_no_tests_or_local_state(tarball):
     assert {"plugins/lookup/ntp_identity.py", "plugins/doc_fragments/ntp.py", "meta/runtime.yml",
             "pyproject.toml", "ntpd_py/__init__.py", "ntpd_py/keys/keygen.py"} <= names
     top = {name.split("/")[0] for name in names}
-    assert not top & {"tests", "bench", ".venv", ".deps", ".lab", ".collections", ".git", "build", "dist"}
+    assert not top & {"bench", ".venv", ".deps", ".lab", ".collections", ".git", "build", "dist", "molecule", "scripts"}
+    # Only what ansible-test needs on the installed collection (sanity ignores, unit tests); a new test directory
+    # must be added to galaxy.yml's build_ignore.
+    shipped_tests = {"/".join(name.split("/")[:2]) for name in names if name.startswith("tests/") and name != "tests"}
+    assert shipped_tests <= {"tests/sanity", "tests/unit"}, shipped_tests
+    # Nothing secret, nothing that points into the checkout.
+    assert "inventories/example/vault-password.txt" not in names
+    assert "ansible.cfg" not in names
+    # The playbooks users run by FQCN (autokey.ntp.site, ...).
+    assert {"playbooks/site.yml", "playbooks/renew.yml", "playbooks/rotate_identity.yml"} <= names
     assert not [name for name in names if "__pycache__" in name or name.endswith((".pyc", ".egg-info"))]
 
 

@@ -20,7 +20,7 @@ CLIENT_CONF = "broadcastclient\ncrypto ident alice\n"
 
 
 def autokey_host(conf: str, address: str, creds, stats: list[str]) -> NtpHost:
-    """An NtpHost with AutokeyAuth wired as autokey.setup.attach does (but with in-memory credentials)."""
+    """An NtpHost with AutokeyAuth wired as daemon.autokey_wiring.attach does (but with in-memory credentials)."""
     result = parse_text(conf, f"{address}.conf")
     assert not result.errors, result.diagnostics
     host = NtpHost(result.config, VECTOR_NOW, local_addresses=[address])

@@ -56,12 +56,11 @@ def load_creds(vectors: Path, scheme: str, host: str, *, leap: bool = True, with
         server, client = _identity_groups(vectors, scheme)
         if host == "alice":
             fstamp = int(key_file(vectors, scheme, "alice", {"iff": "IFFkey_", "gq": "GQkey_", "mv": "mvkey_"}[base]).name.rsplit(".", 1)[1])
-            setattr(ident, base, server)
-            setattr(ident, f"{base}_fstamp", fstamp)
+            ident = IdentityKeys(**{base: server, f"{base}_fstamp": fstamp})
         else:
             par = key_file(vectors, scheme, "bob", f"{base}par_")
             fs = int(par.name.rsplit(".", 1)[1])
-            ident.client_params = lambda s, g, _c=client, _b=base, _fs=fs: (_c, _fs) if s == _b and g == "alice" else None
+            ident = IdentityKeys(clients={(base, "alice"): (client, fs)})
     return HostCredentials(
         host_key=key,
         host_fstamp=int(hk_path.name.rsplit(".", 1)[1]),

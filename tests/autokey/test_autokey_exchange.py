@@ -92,8 +92,10 @@ def test_sha1_session_digest(vectors):
     """`crypto digest sha1`: session keys and MACs with SHA-1 (20-byte MACs) on both sides."""
     from autokey_pair import load_creds
 
-    s, c = load_creds(vectors, "iff", "alice"), load_creds(vectors, "iff", "bob")
-    s.digest = c.digest = "sha1"
+    from dataclasses import replace
+
+    s = replace(load_creds(vectors, "iff", "alice"), digest="sha1")
+    c = replace(load_creds(vectors, "iff", "bob"), digest="sha1")
     pair = make_pair(vectors, "iff", server_creds=s, client_creds=c)
     assert pair.run(8) == 0x87F23
 
@@ -160,9 +162,11 @@ def test_reload_restarts_only_associations_whose_keys_changed(vectors):
     other = Pair(pair.client, pair.server, FakeAssoc(4242, ("10.99.0.1", 123), "10.99.0.2", 3, ident=None))
     assert pair.run(8) == 0x87F23 and other.run(8) == 0x87F23
     # new group parameters for "alice" (a later filestamp), same host key and certificate
+    from dataclasses import replace
+
     creds = load_creds(vectors, "iff", "bob")
     params, fstamp = creds.identity.client_params("iff", "alice")
-    creds.identity.client_params = lambda s, g: (params, fstamp + 60) if (s, g) == ("iff", "alice") else None
+    creds = replace(creds, identity=replace(creds.identity, clients={("iff", "alice"): (params, fstamp + 60)}))
     restarted = pair.client.replace_credentials(creds, pair.now, [pair.assoc, other.assoc])
     assert restarted == [38363]
     assert pair.flags == 0 and other.flags == 0x87F23

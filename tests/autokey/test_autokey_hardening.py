@@ -73,7 +73,7 @@ def test_wrong_group_key_never_verifies(vectors):
 
     creds = load_creds(vectors, "iff", "alice")
     good = creds.identity.iff
-    creds.identity.iff = IffParams(good.p, good.q, good.g, good.v, b=(good.b + 1) % good.q)
+    creds = replace(creds, identity=replace(creds.identity, iff=IffParams(good.p, good.q, good.g, good.v, b=(good.b + 1) % good.q)))
     pair = make_pair(vectors, "iff", server_creds=creds)
     pair.run(8)
     peer = pair.assoc.auth_state
@@ -101,7 +101,8 @@ def test_stale_identity_filestamp_is_refused(vectors):
     pair = make_pair(vectors, "iff")
     _advance_to(pair, Opcode.IFF)
     # the server answers from an older parameter generation
-    pair.server.host.creds.identity.iff_fstamp -= 3600
+    creds = pair.server.host.creds
+    pair.server.host.creds = replace(creds, identity=replace(creds.identity, iff_fstamp=creds.identity.iff_fstamp - 3600))
     _expect_rejected(pair, None, Xevnt.FSP)
 
 

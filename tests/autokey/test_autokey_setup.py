@@ -9,7 +9,7 @@ import pytest
 from autokey_daemons import make_keys
 
 from ntpd_py.autokey.flags import CryptoFlag
-from ntpd_py.autokey.setup import AutokeySetupError, credentials_from_config
+from ntpd_py.daemon.autokey_wiring import AutokeySetupError, credentials_from_config
 from ntpd_py.config.parser import parse_file
 
 
@@ -74,3 +74,29 @@ def test_unsupported_digest_is_refused(tmp_path):
     config = _config(tmp_path, f"keysdir {dirs['alice']}\ncrypto host alice pw serverpw digest whirlpool\n")
     with pytest.raises(AutokeySetupError, match="digest"):
         credentials_from_config(config)
+
+
+def test_client_parameters_are_read_at_start_not_during_the_exchange(tmp_path):
+    """The shell reads every client identity file up front: removing the keys afterwards changes nothing."""
+    dirs = make_keys(tmp_path, "iff", ["bob"], time.time() - 60)
+    config = _config(tmp_path, f"keysdir {dirs['bob']}\ncrypto host bob pw clientpw\n")
+    lines = []
+    creds = credentials_from_config(config, lambda src, line: lines.append(line))
+    assert any("loaded for group alice" in line for line in lines), lines
+    shutil.rmtree(dirs["bob"])
+    found = creds.identity.client_params("iff", "alice")
+    assert found is not None and found[0].b is None
+
+
+def test_unusable_client_parameters_are_noted_at_start_naming_the_file(tmp_path):
+    dirs = make_keys(tmp_path, "iff", ["bob"], time.time() - 60)
+    link = dirs["bob"] / "ntpkey_iffpar_alice"
+    target = link.resolve()
+    link.unlink()
+    link.symlink_to(target.with_name("missing"))  # a broken link: named, not silently skipped
+    config = _config(tmp_path, f"keysdir {dirs['bob']}\ncrypto host bob pw clientpw\n")
+    lines = []
+    creds = credentials_from_config(config, lambda src, line: lines.append(line))
+    assert creds.identity.client_params("iff", "alice") is None
+    assert any(line.startswith("identity parameters for group alice:") and "ntpkey_iffpar_alice" in line
+               for line in lines), lines

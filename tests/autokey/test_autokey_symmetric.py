@@ -30,8 +30,7 @@ def _peer_host(name: str, group: gq.GqParams, log: list[str]) -> AutokeyHost:
                              serial=FSTAMP, not_before=int(VECTOR_NOW) - 3600, not_after=int(VECTOR_NOW) + 365 * 86400,
                              extensions=ntp_extensions("trust", gq_public=mine.v))
     # cross-copied: each peer holds its own GQ key and the group's client parameters
-    ident = IdentityKeys(gq=mine, gq_fstamp=FSTAMP,
-                         client_params=lambda s, g: (group.client(), FSTAMP) if s == "gq" and g == "grp" else None)
+    ident = IdentityKeys(gq=mine, gq_fstamp=FSTAMP, clients={("gq", "grp"): (group.client(), FSTAMP)})
     creds = HostCredentials(host_key=key, host_fstamp=FSTAMP, certificate=cert, cert_fstamp=FSTAMP, identity=ident)
     return AutokeyHost(creds, stats=lambda src, line: log.append(f"{name} {src} {line}"))
 

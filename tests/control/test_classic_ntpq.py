@@ -94,7 +94,8 @@ def ours(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Side]:
     address, unreachable = free_loopback(), free_loopback()
     conf = work / "ntp.conf"
     (work / "ntp.keys").write_text(KEYS)
-    conf.write_text(f"interface listen {address}\ndisable ntp\nrestrict default\nserver {unreachable} iburst\n"
+    conf.write_text(f"interface ignore ipv4\ninterface ignore ipv6\ninterface listen {address}\ndisable ntp\n"
+                    f"restrict default\nserver {unreachable} iburst\n"
                     f"driftfile {work}/drift\nkeys {work}/ntp.keys\ntrustedkey 1\ncontrolkey 1\n")
     proc = subprocess.Popen(safe_cmd([sys.executable, "-m", "ntpd_py.daemon.cli", "-n", "-c", str(conf),
                                       "-l", str(work / "log"), "-p", str(work / "pid")]),

@@ -70,7 +70,7 @@ def test_filegen_pid_is_the_writing_process(tmp_path):
     assert (stats / f"loops.#{child}").read_text() == "from the child\n"
 
 
-@pytest.mark.parametrize("module", ["ntpd_py.control.responder", "ntpd_py.autokey.setup", "ntpd_py.daemon.stats",
+@pytest.mark.parametrize("module", ["ntpd_py.control.responder", "ntpd_py.daemon.autokey_wiring", "ntpd_py.daemon.stats",
                                     "ntpd_py.autokey.leapfile"])
 def test_a_broken_module_of_our_own_is_an_import_error(module):
     """Mode 6, Autokey, statistics and the leap-file check used to vanish quietly behind `except ImportError`."""

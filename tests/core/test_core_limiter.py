@@ -147,9 +147,49 @@ def test_mode6_from_limited_sources_cannot_amplify():
         out = host.receive_datagram(rv0, victim, "127.0.0.1", T0 + i / 100)
         assert all(o.data == answer for o in out)  # never a KoD for mode 6
         sent += sum(len(o.data) for o in out)
-    assert sent <= 1340 * 2
-    assert host.counters["limited"] >= 998
+    # the bucket takes about ten back to back (head - 2 = 6 s each, limit 64), then one per drained headway
+    assert sent <= 1340 * 12
+    assert host.counters["limited"] >= 985
+    # ntpq's burst from a limited source (READSTAT, then a READVAR per association) is answered in full
+    ntpq = ("198.51.100.7", 40123)
+    assert all(host.receive_datagram(rv0, ntpq, "127.0.0.1", T0 + 100 + i / 1000) for i in range(8))
     # an exempt monitoring host (no `limited`) is answered every time, as before
     local = sum(bool(host.receive_datagram(rv0, ("127.0.0.1", 4000 + i), "127.0.0.1", T0 + i / 100))
                 for i in range(50))
     assert local == 50
+
+
+def test_live_daemon_kisses_a_flood_once(tmp_path):
+    """A real daemon with `restrict default limited kod`: 600 requests from one source in a few seconds are
+    nearly all refused, and the kisses stay few (issue 10: ss_kodsent used to equal ss_limited)."""
+    import socket
+
+    from core_daemons import NtpdPy, wait_until
+
+    from conftest import free_loopback
+    from ntpd_py.control.client import ControlClient
+
+    address, flooder = free_loopback(), free_loopback(0)
+    daemon = NtpdPy(tmp_path, "server", address, SERVER_CONF + "restrict default limited kod\n"
+                    "restrict 127.0.0.1\n").start()
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.bind((flooder, 0))
+            sock.settimeout(0.01)
+            kisses = 0
+            for i in range(600):
+                sock.sendto(request(T0 + i), (address, 123))
+                try:
+                    kisses += decode(sock.recv(512)).refid == b"RATE"
+                except (TimeoutError, OSError):
+                    pass
+        def counters():
+            with ControlClient(address, timeout=1.0, retries=2) as client:
+                values = client.read_system(["ss_limited", "ss_kodsent"])
+            return values if int(values["ss_limited"]) >= 580 else None
+
+        values = wait_until(counters, 5)
+        assert values, "the daemon did not count the flood as limited"
+        assert 1 <= int(values["ss_kodsent"]) <= 3 and kisses <= int(values["ss_kodsent"])
+    finally:
+        daemon.stop()

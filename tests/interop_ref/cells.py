@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import keysets as ks
-from refntpd import FULL_FLAGS, TAI, Daemon, prepare_binaries, FlagsWait, Host, Lab, leap_file, wait_until
+from refntpd import FULL_FLAGS, TAI, Daemon, FlagsWait, Host, Lab, leap_file, prepare_binaries, wait_until
 
 SCHEMES = ("iff", "gq", "mv", "tc", "pc")
 PRODUCTION_RESTRICT = "restrict default kod notrap nomodify nopeer noquery limited\n"
@@ -52,6 +52,7 @@ class CellSpec:
 @dataclass
 class CellResult:
     spec: CellSpec
+    base: Path | None = None
     wait: FlagsWait | None = None
     kods: int | None = None
     error: str | None = None
@@ -154,7 +155,7 @@ def _collect(result: CellResult, daemons: dict[str, Daemon]) -> None:
 def run_cell(spec: CellSpec, base: Path, after: object = None) -> CellResult:
     """Keys, two namespaces, server, then client; waits until the client holds `want` flags and has
     selected the server. `after(result, lab, server, client)` runs before the daemons stop (renewal...)."""
-    result = CellResult(spec)
+    result = CellResult(spec, base)
     daemons: dict[str, Daemon] = {}
     try:
         server_keys, client_keys, pw = make_keys(spec, base)

@@ -180,3 +180,19 @@ def test_playbooks_geerlingguy_style_server_strings_pass_preflight(tmp_path: Pat
     result = subprocess.run([str(ANSIBLE_PLAYBOOK), "-i", str(inv), str(ROOT / "playbooks" / "preflight.yml")],
                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_playbooks_check_mode_on_fresh_hosts_reports_and_changes_nothing(tmp_path: Path) -> None:
+    """--check on hosts that have nothing yet: rc 0, a summary that says why nothing was verified, no file."""
+    inventory = lab_inventory(tmp_path)
+    inv = tmp_path / "inventory.yml"
+    inv.write_text(yaml.safe_dump(inventory))
+    before = snapshot(tmp_path)
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
+               PATH=f"{ROOT / '.venv' / 'bin'}:{os.environ.get('PATH', '')}")
+    result = subprocess.run([str(ANSIBLE_PLAYBOOK), "-i", str(inv), str(ROOT / "site.yml"), "--check"],
+                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-5000:]
+    assert "check mode: ntpd-py not installed yet" in output, output[-5000:]
+    assert snapshot(tmp_path) == before, "check mode changed files"
