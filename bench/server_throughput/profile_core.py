@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from records import plain, symmetric  # noqa: E402
 
-from ntpd_py.auth.keyfile import parse_keys  # noqa: E402
+from ntpd_py.symkeys.keyfile import parse_keys  # noqa: E402
 from ntpd_py.config.parser import parse_text  # noqa: E402
 from ntpd_py.engine.host import NtpHost  # noqa: E402
 

@@ -65,9 +65,9 @@ class _Assoc:  # what the Autokey authenticator reads of an association
 
 def autokey_cookie(server: str, source: str, keysdir: str, host: str, password: str, port: int = 123) -> int:
     """Run ASSOC, CERT and COOK against `server` from `source` (a real UDP exchange); return the cookie."""
-    from ntpd_py.autokey.auth import AutokeyAuth
+    from ntpd_py.autokey.authenticator import AutokeyAuth
     from ntpd_py.autokey.flags import CryptoFlag
-    from ntpd_py.autokey.host import AutokeyHost
+    from ntpd_py.autokey.local_host import AutokeyHost
     from ntpd_py.daemon.autokey_wiring import credentials_from_config
     from ntpd_py.config.parser import parse_text
     from ntpd_py.wire.packet import NtpPacket, decode, encode_header

@@ -26,7 +26,7 @@ from ..wire.extension import VALUE_LEN, ExtensionField, Opcode
 from . import schemes, steps
 from .errors import AutokeyError, Xevnt, stats_line, text
 from .flags import NID_DIGEST, SCHEME_MASK, VERIFY_MASK, CryptoFlag, nid_name
-from .host import MAXHOSTNAME, AutokeyHost, CertEntry, Signed
+from .local_host import MAXHOSTNAME, AutokeyHost, CertEntry, Signed
 from .leapfile import parse_autokey_value as parse_leap
 from .session import KeyList, autokey_value, decrypt_cookie, parse_autokey_value, symmetric_cookie
 from .signature import verify

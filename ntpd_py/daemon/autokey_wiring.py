@@ -19,9 +19,9 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Callable
 
-from ..autokey.auth import AutokeyAuth
+from ..autokey.authenticator import AutokeyAuth
 from ..autokey.errors import AutokeyError
-from ..autokey.host import ANY_GROUP, AutokeyHost, HostCredentials, IdentityKeys
+from ..autokey.local_host import ANY_GROUP, AutokeyHost, HostCredentials, IdentityKeys
 from ..autokey.leapfile import LeapFileError, LeapTable
 from ..autokey.leapfile import load as load_leap
 from ..keys.files import KeyFileError

@@ -33,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def check_config(path: str) -> int:
     """Print every problem of the configuration and the files it names; 0 when there is none."""
-    from ..auth.keyfile import KeyFileError, read_keys_file
+    from ..symkeys.keyfile import KeyFileError, read_keys_file
     from ..config.parser import parse_file
 
     try:

@@ -21,13 +21,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from ..auth.keyfile import KeyFileError, SymmetricKey, read_keys_file
+from ..symkeys.keyfile import KeyFileError, SymmetricKey, read_keys_file
 from ..clock.discipline import KernelClock
 from ..config.interfaces import ListenPlan, listen_plan
 from ..config.model import NtpConfig
 from ..control.responder import ControlResponder
 from ..control.view import HostControlView
-from ..engine.host import NtpHost, Outgoing
+from ..engine.host import NtpHost
+from ..engine.state import Outgoing
 from ..ntptime import ntp64_stamp
 from .autokey_wiring import attach_from_config as attach_autokey
 from .autokey_wiring import reload_credentials

@@ -25,7 +25,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric import dsa, rsa
 
 from ..ntptime import ntp_seconds
-from . import symmetric
+from ..symkeys import generate as symmetric
 from .cert import (
     MAX_DER_BYTES,
     Certificate,

@@ -29,7 +29,7 @@ try:
     from ntpd_py.keys import keygen
     from ntpd_py.keys import pem as key_pem
     from ntpd_py.keys import store as key_store
-    from ntpd_py.keys import symmetric
+    from ntpd_py.symkeys import generate as symmetric
 except ImportError:
     IMPORT_ERROR: str | None = traceback.format_exc()
     autokey_errors = autokey_flags = control_client = key_cert = key_files = keygen = key_pem = key_store = None

@@ -23,7 +23,7 @@ from adversary import make_group, start_client
 from conftest import ROOT, free_loopback
 
 from ntpd_py.control.client import ControlClient, ControlError
-from ntpd_py.engine.host import EPHEMERAL_MAX
+from ntpd_py.engine.state import EPHEMERAL_MAX
 
 FLOOD = ROOT / "bench" / "abuse" / "flood.py"
 SERVER = "crypto host alice pw serverpw\nserver 127.127.1.0\nfudge 127.127.1.0 stratum 5\n"

@@ -13,7 +13,7 @@ import pytest
 from adversary import autokey_engine, make_group
 from test_adversarial_strangers import SERVER, T0, flood_module
 
-from ntpd_py.engine.host import EPHEMERAL_MAX
+from ntpd_py.engine.state import EPHEMERAL_MAX
 from ntpd_py.wire.packet import NtpPacket, encode_header
 from ntpd_py.ntptime import to_ntp64
 

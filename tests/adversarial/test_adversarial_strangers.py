@@ -14,8 +14,8 @@ import random
 import pytest
 from adversary import autokey_engine, make_group
 
-import ntpd_py.autokey.auth as autokey_auth
-from ntpd_py.autokey.auth import SIGNATURE_BURST, SIGNATURES_PER_SECOND
+import ntpd_py.autokey.authenticator as autokey_auth
+from ntpd_py.autokey.authenticator import SIGNATURE_BURST, SIGNATURES_PER_SECOND
 from ntpd_py.wire.extension import Opcode, decode_field
 from ntpd_py.wire.packet import decode
 

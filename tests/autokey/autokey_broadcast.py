@@ -9,8 +9,8 @@ from pathlib import Path
 
 from autokey_pair import VECTOR_NOW, load_creds
 
-from ntpd_py.autokey.auth import AutokeyAuth
-from ntpd_py.autokey.host import AutokeyHost
+from ntpd_py.autokey.authenticator import AutokeyAuth
+from ntpd_py.autokey.local_host import AutokeyHost
 from ntpd_py.config.parser import parse_text
 from ntpd_py.engine.host import NtpHost
 

@@ -9,8 +9,8 @@ from typing import Any
 
 from autokey_vectors import identity_groups, key_file
 
-from ntpd_py.autokey.auth import AutokeyAuth
-from ntpd_py.autokey.host import AutokeyHost, HostCredentials, IdentityKeys
+from ntpd_py.autokey.authenticator import AutokeyAuth
+from ntpd_py.autokey.local_host import AutokeyHost, HostCredentials, IdentityKeys
 from ntpd_py.autokey.leapfile import load as load_leap
 from ntpd_py.keys.cert import parse_certificate
 from ntpd_py.keys.files import read_key_file

@@ -189,7 +189,7 @@ def test_broadcast_server_answers_auto_requests_with_its_broadcast_values(listen
 
 
 def _symmetric_pair(server_conf: str, client_conf: str) -> BroadcastNet:
-    from ntpd_py.auth.keyfile import parse_keys
+    from ntpd_py.symkeys.keyfile import parse_keys
     from ntpd_py.config.parser import parse_text
     from ntpd_py.engine.host import NtpHost
 

@@ -6,7 +6,7 @@ import pytest
 from autokey_pair import make_pair
 
 from ntpd_py.autokey.flags import CryptoFlag
-from ntpd_py.engine.auth import Verdict
+from ntpd_py.engine.authenticator import Verdict
 
 
 @pytest.mark.parametrize("scheme, final", [("iff", 0x87F23), ("gq", 0x87F43), ("mv", 0x87F83)])
@@ -104,7 +104,7 @@ def test_private_certificate_scheme(vectors):
     """PC: both hosts share one private certificate and key; no CERT/identity/SIGN exchange."""
     from cryptography.hazmat.primitives.asymmetric import rsa
 
-    from ntpd_py.autokey.host import HostCredentials
+    from ntpd_py.autokey.local_host import HostCredentials
     from ntpd_py.keys.cert import build_certificate, ntp_extensions
     from ntpd_py.ntptime import NTP_UNIX_OFFSET
     from autokey_pair import VECTOR_NOW

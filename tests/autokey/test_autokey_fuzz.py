@@ -133,7 +133,7 @@ def pair_factory(vectors):
 def test_client_survives_any_response_fields(pair_factory, blobs, steps):
     """Hostile responses with valid cookie-0 MACs (anyone can compute those): never an exception, never a flag."""
     from ntpd_py.autokey.session import mac, session_key
-    from ntpd_py.engine.auth import Verdict
+    from ntpd_py.engine.authenticator import Verdict
     from ntpd_py.wire.packet import PacketError, decode
 
     pair = pair_factory()

@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).parent.parent))
 from autokey_daemons import free_loopback, ntpq, read_flags, start, wait_flags  # noqa: E402
 from refntpd import Lab, require_ref  # noqa: E402
 
-from ntpd_py.autokey.host import AutokeyHost, HostCredentials, IdentityKeys, group_of  # noqa: E402
+from ntpd_py.autokey.local_host import AutokeyHost, HostCredentials, IdentityKeys, group_of  # noqa: E402
 from ntpd_py.keys.keygen import KeygenOptions, generate  # noqa: E402
 from ntpd_py.keys.store import KeyStore  # noqa: E402
 from ntpd_py.wire.extension import ExtensionField, Opcode  # noqa: E402

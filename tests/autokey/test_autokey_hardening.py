@@ -12,7 +12,7 @@ from autokey_pair import VECTOR_NOW, load_creds, make_pair
 from ntpd_py.autokey.errors import Xevnt
 from ntpd_py.autokey.flags import CryptoFlag
 from ntpd_py.autokey.session import mac, session_key
-from ntpd_py.engine.auth import Verdict
+from ntpd_py.engine.authenticator import Verdict
 from ntpd_py.wire.extension import ExtensionField, Opcode, decode_field
 from ntpd_py.wire.packet import NtpPacket, decode, encode_header
 

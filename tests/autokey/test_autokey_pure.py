@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ntpd_py.autokey.host import HostCredentials, IdentityKeys
+from ntpd_py.autokey.local_host import HostCredentials, IdentityKeys
 
 AUTOKEY = Path(__file__).resolve().parents[2] / "ntpd_py" / "autokey"
 FILE_CALLS = {"open", "read_text", "read_bytes", "write_text", "write_bytes", "listdir", "exists", "iterdir",

@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from ntpd_py.autokey.errors import AutokeyError, Xevnt
 from ntpd_py.autokey.exchange import MODE_CLIENT, Exchange, PeerAutokey
 from ntpd_py.autokey.flags import CryptoFlag
-from ntpd_py.autokey.host import AutokeyHost, HostCredentials
+from ntpd_py.autokey.local_host import AutokeyHost, HostCredentials
 from ntpd_py.keys.cert import build_certificate, ntp_extensions
 from ntpd_py.ntptime import NTP_UNIX_OFFSET
 from ntpd_py.wire.extension import ExtensionField, Opcode

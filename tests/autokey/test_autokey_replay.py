@@ -8,10 +8,10 @@ from autokey_pair import load_creds
 from autokey_vectors import captured_packets
 
 from ntpd_py.autokey import schemes
-from ntpd_py.autokey.auth import AutokeyAuth
+from ntpd_py.autokey.authenticator import AutokeyAuth
 from ntpd_py.autokey.exchange import Exchange, PeerAutokey
-from ntpd_py.autokey.host import AutokeyHost
-from ntpd_py.engine.auth import Verdict
+from ntpd_py.autokey.local_host import AutokeyHost
+from ntpd_py.engine.authenticator import Verdict
 from ntpd_py.ntptime import NTP_UNIX_OFFSET
 from ntpd_py.wire.extension import Opcode
 from ntpd_py.wire.packet import decode

@@ -129,7 +129,7 @@ def test_revoke_ends_old_cookies_at_the_server(vectors):
     """After 2**revoke seconds the server's cookie changes: packets MAC'd with the old cookie are refused."""
     from autokey_pair import make_pair
 
-    from ntpd_py.engine.auth import Verdict
+    from ntpd_py.engine.authenticator import Verdict
 
     pair = make_pair(vectors, "iff")
     pair.server.host.private.revoke_log2 = 5

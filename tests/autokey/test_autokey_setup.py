@@ -28,7 +28,7 @@ def test_trusted_authority_keys_and_leap_file(tmp_path, vectors):
     assert creds.identity.iff is not None and creds.identity.iff.b is not None and creds.identity.iff_fstamp
     assert creds.leap is not None and creds.leap.entries[-1][1] == 37
     assert any(line.startswith("ntpkey_RSAhost_alice.") for line in lines)
-    from ntpd_py.autokey.host import AutokeyHost
+    from ntpd_py.autokey.local_host import AutokeyHost
 
     assert AutokeyHost(creds).flags == 0x80000 | CryptoFlag.ENAB | CryptoFlag.TAI | CryptoFlag.IFF
 

@@ -6,10 +6,10 @@ import pytest
 from autokey_pair import VECTOR_NOW, FakeAssoc
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from ntpd_py.autokey.auth import AutokeyAuth
+from ntpd_py.autokey.authenticator import AutokeyAuth
 from ntpd_py.autokey.flags import CryptoFlag
-from ntpd_py.autokey.host import AutokeyHost, HostCredentials, IdentityKeys
-from ntpd_py.engine.auth import Verdict
+from ntpd_py.autokey.local_host import AutokeyHost, HostCredentials, IdentityKeys
+from ntpd_py.engine.authenticator import Verdict
 from ntpd_py.keys.cert import build_certificate, ntp_extensions
 from ntpd_py.keys.identity import gq
 from ntpd_py.ntptime import NTP_UNIX_OFFSET

@@ -214,8 +214,8 @@ def test_ntpq_authenticated_request(tmp_path: Path, keyid: int) -> None:
     """ntpq -a KEYID -k KEYS signs the requests that need it (here `:config`): we verify its MD5 / SHA1 MAC
     with the engine's symmetric keys, refuse the operation (PERMISSION) and sign the refusal, which ntpq
     verifies (it prints "AUTH ..." on stderr when a signature is missing or wrong)."""
-    from ntpd_py.auth.keyfile import read_keys_file
-    from ntpd_py.engine.auth import SymmetricKeyAuth
+    from ntpd_py.symkeys.keyfile import read_keys_file
+    from ntpd_py.engine.authenticator import SymmetricKeyAuth
 
     keys_path = tmp_path / "ntp.keys"
     keys_path.write_text("1 MD5 secretpass\n2 SHA1 0123456789abcdef0123456789abcdef01234567\n")

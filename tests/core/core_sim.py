@@ -6,7 +6,7 @@ import heapq
 import itertools
 from dataclasses import dataclass, field
 
-from ntpd_py.auth.keyfile import parse_keys
+from ntpd_py.symkeys.keyfile import parse_keys
 from ntpd_py.clock.discipline import SimulatedClock
 from ntpd_py.config.parser import parse_text
 from ntpd_py.engine.host import NtpHost

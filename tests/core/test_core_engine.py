@@ -290,9 +290,9 @@ def test_orphan_peers_elect_one_parent():
 
 def test_reload_replaces_keys_and_restrictions():
     from core_sim import config
-    from ntpd_py.auth.keyfile import parse_keys
+    from ntpd_py.symkeys.keyfile import parse_keys
     from ntpd_py.wire.packet import encode_unsigned
-    from ntpd_py.auth.mac import compute_mac
+    from ntpd_py.symkeys.mac import compute_mac
 
     host = make_host(SERVER_CONF + "restrict 127.0.0.9 ignore\n", "127.0.0.1")
     host.handle_timers(T0 + 2)

@@ -6,8 +6,8 @@ import hashlib
 
 import pytest
 
-from ntpd_py.auth.keyfile import KeyFileError, SymmetricKey, format_keys_file, parse_keys, read_keys_file
-from ntpd_py.auth.mac import compute_mac, verify_mac
+from ntpd_py.symkeys.keyfile import KeyFileError, SymmetricKey, format_keys_file, parse_keys, read_keys_file
+from ntpd_py.symkeys.mac import compute_mac, verify_mac
 
 
 def test_parse_ascii_hex_and_comments():

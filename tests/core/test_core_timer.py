@@ -46,7 +46,7 @@ def test_an_idle_daemon_does_not_wake_every_second(tmp_path):
 
 def test_due_polls_still_run_and_requests_are_answered(tmp_path):
     """A server association's iburst volley (2 s apart) fires on time; a client request is answered at once.
-    5.5 s leaves a loaded machine 1.5 s for the third packet, due at 4 s (the idle test above catches a 1-s tick)."""
+    7 s leave a loaded machine 3 s for the third packet, due at 4 s (the idle test above catches a 1-s tick)."""
     addr, silent = free_loopback(), free_loopback()
     reply = []
 
@@ -57,7 +57,7 @@ def test_due_polls_still_run_and_requests_are_answered(tmp_path):
             reply.append(s.recvfrom(100)[0])
 
     start = time.monotonic()
-    daemon = _run(tmp_path, f"interface ignore ipv4\ninterface ignore ipv6\ninterface listen {addr}\nserver {silent} iburst\n", 5.5, ask)
+    daemon = _run(tmp_path, f"interface ignore ipv4\ninterface ignore ipv6\ninterface listen {addr}\nserver {silent} iburst\n", 7.0, ask)
     assert reply and len(reply[0]) == 48 and reply[0][0] & 7 == 4
     assert 3 <= daemon.host.associations[next(iter(daemon.host.associations))].sent <= 5, time.monotonic() - start
-    assert len(daemon.runs) <= 8, daemon.runs
+    assert len(daemon.runs) <= 8, daemon.runs  # a 1-s tick would make 7 on its own, plus one per packet

@@ -14,7 +14,7 @@ from core_daemons import NtpdPy, wait_until
 from core_sim import T0, make_host
 
 from conftest import free_loopback, require_program, safe_cmd
-from ntpd_py.auth.mac import compute_mac
+from ntpd_py.symkeys.mac import compute_mac
 from ntpd_py.ntptime import to_ntp64
 from ntpd_py.wire.packet import NtpPacket, decode, encode, ntp_diff
 

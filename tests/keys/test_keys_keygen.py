@@ -200,7 +200,7 @@ def test_md5_keys_file(tmp_path):
             assert kind == "MD5" and len(key) == 20 and "#" not in key
         else:
             assert kind == "SHA1" and len(bytes.fromhex(key)) == 20
-    keyfile = pytest.importorskip("ntpd_py.auth.keyfile")
+    keyfile = pytest.importorskip("ntpd_py.symkeys.keyfile")
     parsed = keyfile.parse_keys(path.read_text(), str(path))
     assert sorted(parsed) == list(range(1, 21))
 

@@ -29,7 +29,7 @@ The engine never looks inside a MAC or an extension field itself. It asks an `Au
 
 Every method has a default in the `Authenticator` base below, so an implementation states only what it
 changes. `SymmetricKeyAuth` is the first implementation (keys file, `trustedkey`, `key N` on a server or
-peer line). Autokey (RFC 5906, ntpd_py/autokey/auth.py) derives from the same base, delegating key IDs up
+peer line). Autokey (RFC 5906, ntpd_py/autokey/authenticator.py) derives from the same base, delegating key IDs up
 to 65535 to a `SymmetricKeyAuth` and handling session key IDs (> 65535) and extension fields itself.
 """
 
@@ -40,8 +40,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from ..auth.keyfile import SymmetricKey
-from ..auth.mac import compute_mac, digest_length, verify_mac
+from ..symkeys.keyfile import SymmetricKey
+from ..symkeys.mac import compute_mac, digest_length, verify_mac
 from ..wire.packet import NtpPacket
 
 Address = tuple[str, int]

@@ -12,13 +12,13 @@ import weakref
 from typing import Any, Callable
 
 from ..wire.control_values import quoted
-from ..engine.auth import CRYPTO_NAK, Authenticator, AuthResult, SymmetricKeyAuth, Verdict
+from ..engine.authenticator import CRYPTO_NAK, Authenticator, AuthResult, SymmetricKeyAuth, Verdict
 from ..wire.extension import ExtensionError, ExtensionField, Opcode, decode_field
 from ..wire.packet import NtpPacket
 from .errors import AutokeyError, Xevnt
 from .exchange import MODE_ACTIVE, MODE_BCLIENT, MODE_BROADCAST, MODE_CLIENT, Exchange, PeerAutokey
 from .flags import CryptoFlag, nid_name
-from .host import AutokeyHost, HostCredentials
+from .local_host import AutokeyHost, HostCredentials
 from .pacing import ANSWER_DELAY, StepPacer
 from .session import NTP_MAXKEY, mac, session_key, verify_keyid_chain
 
