@@ -1,4 +1,7 @@
-"""Broadcast client volleys: measured delay, then listen only (RFC 5905 §8, ntpd's MODE_BCLIENT); a part of `NtpHost` (engine/host.py), which owns the state these methods read."""
+"""Broadcast client volleys: measured delay, then listen only (RFC 5905 §8, ntpd's MODE_BCLIENT).
+
+A part of `NtpHost` (engine/host.py), which owns the state these methods read.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""The local clock driver 127.127.1.x (ntpd's refclock_local.c); a part of `NtpHost` (engine/host.py), which owns the state these methods read."""
+"""The local clock driver 127.127.1.x (ntpd's refclock_local.c).
+
+A part of `NtpHost` (engine/host.py), which owns the state these methods read.
+"""
 
 from __future__ import annotations
 

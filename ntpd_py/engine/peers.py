@@ -1,4 +1,7 @@
-"""Associations made and ended (ntpd's ntp_peer.c): ephemeral ones bounded, addresses, IDs; a part of `NtpHost` (engine/host.py), which owns the state these methods read."""
+"""Associations made and ended (ntpd's ntp_peer.c): ephemeral ones bounded, addresses, IDs.
+
+A part of `NtpHost` (engine/host.py), which owns the state these methods read.
+"""
 
 from __future__ import annotations
 

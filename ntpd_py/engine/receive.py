@@ -1,4 +1,7 @@
-"""A packet for an association (ntpd's receive/process_packet): peer tests, proof of identity, kisses; a part of `NtpHost` (engine/host.py), which owns the state these methods read."""
+"""A packet for an association (ntpd's receive/process_packet): peer tests, proof of identity, kisses.
+
+A part of `NtpHost` (engine/host.py), which owns the state these methods read.
+"""
 
 from __future__ import annotations
 

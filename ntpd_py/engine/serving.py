@@ -1,4 +1,7 @@
-"""Client requests answered (ntpd's fast_xmit), with restrict and the rate limiter (ntp_monitor); a part of `NtpHost` (engine/host.py), which owns the state these methods read."""
+"""Client requests answered (ntpd's fast_xmit), with restrict and the rate limiter (ntp_monitor).
+
+A part of `NtpHost` (engine/host.py), which owns the state these methods read.
+"""
 
 from __future__ import annotations
 
@@ -81,7 +84,7 @@ class ServerReplies:
         sent = self.send_clock() if self.send_clock is not None else now
         xmt = ntp64_stamp(max(sent, now))
         return REPLY_HEADER.pack(self._leap_bits | (version << 3) | MODE_SERVER, self._template_stratum, data[2],
-                           self.sys.precision, self._template_mid, data[40:48], rec, xmt)
+                                 self.sys.precision, self._template_mid, data[40:48], rec, xmt)
 
     def _serve(self, pkt: NtpPacket, data: bytes, src: Address, dst: str | None, flags: frozenset[str],
                now: float) -> list[Outgoing]:

@@ -1,4 +1,7 @@
-"""Samples to system variables (ntpd's clock_filter, clock_select, clock_update, orphan mode); a part of `NtpHost` (engine/host.py), which owns the state these methods read."""
+"""Samples to system variables (ntpd's clock_filter, clock_select, clock_update, orphan mode).
+
+A part of `NtpHost` (engine/host.py), which owns the state these methods read.
+"""
 
 from __future__ import annotations
 

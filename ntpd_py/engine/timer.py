@@ -1,4 +1,7 @@
-"""Polls and transmissions (ntpd's ntp_timer.c and peer_xmit), paced for the servers' limiters; a part of `NtpHost` (engine/host.py), which owns the state these methods read."""
+"""Polls and transmissions (ntpd's ntp_timer.c and peer_xmit), paced for the servers' limiters.
+
+A part of `NtpHost` (engine/host.py), which owns the state these methods read.
+"""
 
 from __future__ import annotations
 
