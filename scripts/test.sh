@@ -8,7 +8,9 @@ status=0
 step() { printf '\n===== %s =====\n' "$*"; }
 
 step "pytest"
-python -m pytest tests -q -p no:cacheprovider || status=1
+# Three workers on two cores: most tests wait on daemons and handshakes, not the CPU. A module stays on one worker
+# (--dist loadscope), so module fixtures (the reference interop cells, started all at once) are built once.
+python -m pytest tests -q -p no:cacheprovider -n 3 --dist loadscope --durations=15 || status=1
 
 if [ -f scripts/test-ansible.sh ]; then
   step "ansible"
