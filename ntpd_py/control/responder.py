@@ -29,7 +29,7 @@ from ..ntptime import to_ntp64
 from ..wire import control as wire
 from ..wire import control_values as values
 from ..wire.control import ControlFormatError, ControlFrame
-from .view import ControlView
+from .view import PEER_TABLE, SYSTEM_TABLE, ControlView
 
 MAX_DATA_LINE = 72  # ntpd's MAXDATALINELEN
 MAX_ITEM_VALUE = 127  # ntpd's ctl_getitem buffer: a longer "=value" ends the packet's parsing
@@ -38,25 +38,8 @@ MRU_MAX_ENTRIES = 100  # entries sent in one READ_MRU answer (ntpq accepts up to
 MAX_REQUEST_LEN = wire.HEADER_LEN + wire.CTL_MAX_DATA_LEN + 8 + wire.MAX_MAC_LEN
 
 # Variable names ntpd 4.2.8 (with AUTOKEY) knows: a request may name them even when we have no value.
-SYSTEM_VARIABLE_NAMES = frozenset("""
-leap stratum precision rootdelay rootdisp refid reftime tc peer offset frequency sys_jitter clk_jitter clock
-processor system version clk_wander sys_var_list tai leapsec expire mintc mru_enabled mru_depth mru_deepest
-mru_mindepth mru_maxage mru_maxdepth mru_mem mru_maxmem ss_uptime ss_reset ss_received ss_thisver ss_oldver
-ss_badformat ss_badauth ss_declined ss_restricted ss_limited ss_kodsent ss_processed ss_lamport ss_tsrounding
-peeradr peermode bcastdelay authdelay authkeys authfreek authklookups authknotfound authkuncached authkexpired
-authencrypts authdecrypts authreset koffset kfreq kmaxerr kesterr kstflags ktimeconst kprecis kfreqtol
-kppsfreq kppsstab kppsjitter kppscalibdur kppscalibs kppscaliberrs kppsjitexc kppsstbexc iostats_reset
-total_rbuf free_rbuf used_rbuf rbuf_lowater io_dropped io_ignored io_received io_sent io_sendfailed io_wakeups
-io_goodwakeups timerstats_reset timer_overruns timer_xmts fuzz clk_wander_threshold leapsmearinterval
-leapsmearoffset flags host update cert signature until ident digest
-""".split())
-PEER_VARIABLE_NAMES = frozenset("""
-config authenable authentic srcadr srcport dstadr dstport leap hmode stratum ppoll hpoll precision rootdelay
-rootdisp refid reftime org rec xleave reach unreach timer delay offset jitter dispersion keyid filtdelay
-filtoffset pmode received sent filtdisp flash ttl peer_var_list in out headway bias srchost timerec timereach
-badauth bogusorg oldpkt seldisp selbroken candidate flags host valid initsequence initkey timestamp signature
-ident
-""".split())
+SYSTEM_VARIABLE_NAMES = frozenset(SYSTEM_TABLE)
+PEER_VARIABLE_NAMES = frozenset(PEER_TABLE)
 # ntpd's CS_CERTIF writes each certificate as "cert=..., until=...": asking for cert brings its until.
 COMPANIONS = {"cert": ("until",)}
 # Opcodes ntpd only serves to clients authenticated with the controlkey (we serve none of them).
