@@ -23,15 +23,13 @@ import hmac
 from typing import TYPE_CHECKING
 
 from ..protocol import NTP_MAXKEY
-from .mru import restrict_bits
+from ..wire.packet import HEADER_LEN
 
 if TYPE_CHECKING:
     from .host import NtpHost
 
-HEADER_LEN = 48
 _DIGESTS = {"MD5": (hashlib.md5, 16), "SHA1": (hashlib.sha1, 20)}
 _LENGTHS = {68: 16, 72: 20}  # datagram length -> digest length
-NOT_FAST = frozenset({"ignore", "noserve", "notrust", "limited", "version"})
 
 
 def quick_mac_reply(host: NtpHost, data: bytes, src: tuple, now: float) -> bytes | None:
@@ -49,12 +47,9 @@ def quick_mac_reply(host: NtpHost, data: bytes, src: tuple, now: float) -> bytes
     algorithm = _DIGESTS.get(key.algorithm)
     if algorithm is None or algorithm[1] != digest_len:
         return None
-    rflags = 0
-    if host._restricting:
-        flags = host.restrict.lookup(src[0])
-        if not flags.isdisjoint(NOT_FAST):
-            return None
-        rflags = restrict_bits(flags)
+    rflags = host._quick_rflags(src[0])
+    if rflags is None:
+        return None
     ctor, secret = algorithm[0], key.secret
     if not hmac.compare_digest(ctor(secret + data[:HEADER_LEN]).digest(), data[52:]):
         return None  # the full path counts it (badauth) and answers with a crypto-NAK

@@ -24,17 +24,24 @@ class ServerReplies:
         answered from the template. None means "not that case": call receive_datagram instead."""
         if len(data) != HEADER_LEN or data[0] & 0x3F != 0x23:  # version 4, mode 3
             return None
-        rflags = 0
-        if self._restricting:
-            flags = self.restrict.lookup(src[0])
-            if not flags.isdisjoint(NOT_QUICK):
-                return None
-            rflags = restrict_bits(flags)
+        rflags = self._quick_rflags(src[0])
+        if rflags is None:
+            return None
         self.mru.note(src, now, 0x23, rflags)
         counters = self.counters
         counters["received"] += 1
         counters["thisver"] += 1
         return self._reply_header(data, 4, now)
+
+    def _quick_rflags(self, address: str) -> int | None:
+        """The MRU's restrict bits for a source a quick path may serve; None when its restrict flags need the
+        full path (ignore, noserve, notrust, limited, version). Shared by quick_reply and fastpath.py."""
+        if not self._restricting:
+            return 0
+        flags = self.restrict.lookup(address)
+        if not flags.isdisjoint(NOT_QUICK):
+            return None
+        return restrict_bits(flags)
 
     def _rebuild_template(self) -> None:
         s = self.sys
