@@ -197,14 +197,11 @@ def forged_reply(request: NtpPacket, server: str, client: str, now: float, field
     return header + region + mac(key, request.keyid, header + region, "md5")
 
 
-class NoKeysServer(Responder):
-    """A fake server without keys: ASSOC answered as `alice` would, cookie-0 MACs, clock ahead; with
-    `certificate` (DER), CERT requests are answered with it (an impostor's untrusted self-signed one)."""
+class ForgingServer(Responder):
+    """A fake server: each client request (mode 3) is answered by `answer` with extension fields in a forged
+    header, its clock `skew` ahead, MAC'd with cookie 0 as anyone can (forged_reply)."""
 
-    def __init__(self, skew: float = SKEW, certificate: bytes | None = None, cert_fstamp: int = 0) -> None:
-        super().__init__()
-        self.skew = skew
-        self.certificate, self.cert_fstamp = certificate, cert_fstamp
+    skew = SKEW
 
     def handle(self, data, src, now):
         try:
@@ -213,8 +210,25 @@ class NoKeysServer(Responder):
             return []
         if request.mode != 3:
             return []
+        out = self.answer(_fields(request)[:1], now)
+        return [(forged_reply(request, self.addr, src[0], now + self.skew, out), src)]
+
+    def answer(self, requests: list[ExtensionField], now: float) -> list[ExtensionField]:
+        raise NotImplementedError
+
+
+class NoKeysServer(ForgingServer):
+    """A fake server without keys: ASSOC answered as `alice` would, cookie-0 MACs, clock ahead; with
+    `certificate` (DER), CERT requests are answered with it (an impostor's untrusted self-signed one)."""
+
+    def __init__(self, skew: float = SKEW, certificate: bytes | None = None, cert_fstamp: int = 0) -> None:
+        super().__init__()
+        self.skew = skew
+        self.certificate, self.cert_fstamp = certificate, cert_fstamp
+
+    def answer(self, requests, now):
         out = []
-        for f in _fields(request)[:1]:
+        for f in requests:
             if f.code == Opcode.ASSOC and not f.response:
                 ts = (int(now + self.skew) + 2208988800) & 0xFFFFFFFF
                 out.append(ExtensionField(code=Opcode.ASSOC, associd=f.associd, response=True, tstamp=ts,
@@ -223,7 +237,7 @@ class NoKeysServer(Responder):
                 ts = (int(now + self.skew) + 2208988800) & 0xFFFFFFFF
                 out.append(ExtensionField(code=Opcode.CERT, associd=f.associd, response=True, tstamp=ts,
                                           fstamp=self.cert_fstamp, value=self.certificate))
-        return [(forged_reply(request, self.addr, src[0], now + self.skew, out), src)]
+        return out
 
 
 def autokey_engine(keysdir: Path, addr: str, now: float, *, host: str = "alice", password: str = "serverpw",
@@ -268,7 +282,7 @@ class EngineServer(Responder):
         return sent
 
 
-class Replayer(Responder):
+class Replayer(ForgingServer):
     """Answers each request with a recorded response of the same opcode (signed by the real server), in a
     fresh header carrying the victim's origin and a fresh cookie-0 MAC, its clock `skew` ahead."""
 
@@ -277,20 +291,14 @@ class Replayer(Responder):
         self.recorded, self.skew = recorded, skew
         self.replayed = 0
 
-    def handle(self, data, src, now):
-        try:
-            request = decode(data)
-        except PacketError:
-            return []
-        if request.mode != 3:
-            return []
+    def answer(self, requests, now):
         out = []
-        for f in _fields(request)[:1]:
+        for f in requests:
             old = self.recorded.get(f.code)
             if old is not None:
                 out.append(old.with_(associd=f.associd))  # the association ID is not signed
                 self.replayed += 1
-        return [(forged_reply(request, self.addr, src[0], now + self.skew, out), src)]
+        return out
 
 
 def response_fields(data: bytes) -> list[ExtensionField]:
