@@ -11,6 +11,7 @@ import time
 
 NTP_UNIX_OFFSET = 2_208_988_800  # seconds from 1900-01-01 to 1970-01-01
 FRAC = 1 << 32
+STAMP_MASK = (1 << 64) - 1  # a 64-bit NTP timestamp wraps (era)
 
 
 def unix_now() -> float:
@@ -42,7 +43,7 @@ def to_ntp64(unix: float) -> int:
 
 def ntp64_stamp(unix: float) -> int:
     """64-bit NTP timestamp for a reply's receive and transmit stamps: truncated, as ntpd's; no 0 special case."""
-    return int((unix + NTP_UNIX_OFFSET) * FRAC) & 0xFFFFFFFFFFFFFFFF
+    return int((unix + NTP_UNIX_OFFSET) * FRAC) & STAMP_MASK
 
 
 def from_ntp64(stamp: int, pivot: float | None = None) -> float:

@@ -37,7 +37,8 @@ CONF = ("interface listen 127.0.0.1\nserver 127.127.1.0\nfudge 127.127.1.0 strat
 def make_host() -> NtpHost:
     config = parse_text(CONF, "bench.conf").config
     now = time.time()
-    host = NtpHost(config, now, keys=parse_keys("1 MD5 benchsecret1\n"), local_addresses=["127.0.0.1"])
+    host = NtpHost(config, now, keys=parse_keys("1 MD5 benchsecret1\n"), local_addresses=["127.0.0.1"],
+                   send_clock=time.time)  # as the daemon: the transmit stamp read last
     for t in range(1, 30):  # let the local clock make us a stratum-9 server
         host.handle_timers(now + t)
     return host

@@ -29,7 +29,6 @@ from ..control.responder import ControlResponder
 from ..control.view import HostControlView
 from ..engine.host import NtpHost
 from ..engine.state import Outgoing
-from ..ntptime import ntp64_stamp
 from .autokey_wiring import attach_from_config as attach_autokey
 from .autokey_wiring import reload_credentials
 from .netif import system_addresses
@@ -40,7 +39,7 @@ WILDCARDS = ("0.0.0.0", "::")
 IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)  # Linux's value; Python's socket module lacks the name
 MAX_DATAGRAM = 2048
 ANCILLARY_SPACE = socket.CMSG_SPACE(32)
-_XMT = struct.Struct("!Q")
+BATCH = 64  # datagrams read per wake-up before the loop runs its timers
 SYSSTATS_INTERVAL = 3600.0
 IDLE_WAKE = 60.0  # the longest the timer sleeps: records and rate-limited log summaries (60-s windows) go out
 TIMER_FLOOR = 0.01  # the soonest the timer is re-armed for (a due time already past does not spin the loop)
@@ -222,11 +221,6 @@ def resolve(name: str) -> str | None:
         return None
 
 
-def transmit_stamp() -> bytes:
-    """The reply's transmit timestamp, taken as late as possible (just before the send), as ntpd does."""
-    return _XMT.pack(ntp64_stamp(time.time()))
-
-
 def route_source(remote: str, port: int) -> str | None:
     """The local address the kernel would send from to reach `remote` (a connected UDP socket; no packet).
     For a broadcast address (SO_BROADCAST) that is the address of the interface the broadcast leaves from,
@@ -242,36 +236,62 @@ def route_source(remote: str, port: int) -> str | None:
             return None
 
 
-class _Endpoint(asyncio.DatagramProtocol):
-    """One socket bound to an address: plain client requests take the host's quick path, the rest the full one."""
+class _Endpoint:
+    """One socket bound to an address, read until empty on each wake-up (at most BATCH datagrams, then the
+    loop runs its timers): one event-loop callback serves a whole queue, not one datagram, which is where a
+    plain reply's time went. Answers are sent at once; a full send buffer drops the answer (counted), as ntpd
+    does, rather than queueing behind it."""
 
-    def __init__(self, daemon: Daemon, local: str) -> None:
-        self.daemon, self.local = daemon, local
+    def __init__(self, daemon: Daemon, sock: socket.socket, local: str) -> None:
+        self.daemon, self.sock, self.local = daemon, sock, local
         self.local_dst = None if local in WILDCARDS else local
+        sock.setblocking(False)
+        self.loop = asyncio.get_running_loop()
+        self.loop.add_reader(sock.fileno(), self._readable)
 
-    def connection_made(self, transport) -> None:  # type: ignore[override]
-        self.transport = transport
-        self.process = self.daemon.process
-
-    def datagram_received(self, data: bytes, addr) -> None:  # type: ignore[override]
-        out = self.process(data, addr, self.local_dst, time.time())
-        if out.__class__ is bytes:
-            self.transport.sendto(out, addr)
-            return
-        for o in out:
-            if o.src is None or o.src == self.local_dst:
-                self.transport.sendto(o.data, o.dst)
-            else:
-                self.daemon.send(o)
+    def _readable(self) -> None:
+        daemon, local = self.daemon, self.local_dst
+        quick, process = daemon.host.quick_reply, daemon.process_rest  # the plain request's path, inline
+        recvfrom, sendto, clock = self.sock.recvfrom, self.sock.sendto, time.time
+        for _ in range(BATCH):
+            try:
+                data, addr = recvfrom(MAX_DATAGRAM)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                daemon.receive_errors += 1
+                return
+            now = clock()
+            try:
+                reply = quick(data, addr, now)
+            except Exception as exc:  # the core must never crash the daemon: count, log, keep serving
+                daemon.internal_error(f"a packet from {addr[0]}", exc)
+                continue
+            try:
+                if reply is not None:
+                    sendto(reply, addr)
+                    continue
+                out = process(data, addr, local, now)
+                if out.__class__ is bytes:
+                    sendto(out, addr)
+                    continue
+                for o in out:
+                    if o.src is None or o.src == local:
+                        sendto(o.data, o.dst)
+                    else:
+                        daemon.send(o)
+            except OSError:
+                daemon.send_errors += 1
 
     def sendto(self, data: bytes, dst: tuple[str, int], src: str | None = None) -> None:
-        self.transport.sendto(data, dst)
-
-    def error_received(self, exc: Exception) -> None:
-        self.daemon.send_errors += 1
+        try:
+            self.sock.sendto(data, dst)
+        except OSError:
+            self.daemon.send_errors += 1
 
     def close(self) -> None:
-        self.transport.close()
+        self.loop.remove_reader(self.sock.fileno())
+        self.sock.close()
 
 
 class _PacketInfoEndpoint:
@@ -305,7 +325,7 @@ class _PacketInfoEndpoint:
 
     def _readable(self) -> None:
         process, sock = self.daemon.process, self.sock
-        for _ in range(64):  # then let the loop run timers
+        for _ in range(BATCH):
             try:
                 data, ancdata, _flags, addr = sock.recvmsg(MAX_DATAGRAM, ANCILLARY_SPACE)
             except (BlockingIOError, InterruptedError):
@@ -437,13 +457,20 @@ class Daemon:
 
     def process(self, data: bytes, addr, local: str | None, now: float,
                 interface: str | None = None) -> bytes | list[Outgoing]:
-        """One datagram through the core, for every endpoint: a quick reply's bytes (its transmit stamp taken
+        """One datagram through the core, for every endpoint: a quick reply's bytes (its transmit stamp read
         last), or the full path's answers; nothing after an internal error (counted and logged)."""
         try:
+            reply = self.host.quick_reply(data, addr, now)  # its transmit stamp is read from send_clock, last
+        except Exception as exc:
+            self.internal_error(f"a packet from {addr[0]}", exc)
+            return []
+        return reply if reply is not None else self.process_rest(data, addr, local, now, interface)
+
+    def process_rest(self, data: bytes, addr, local: str | None, now: float,
+                     interface: str | None = None) -> bytes | list[Outgoing]:
+        """`process` after the plain-request quick path said "not mine"."""
+        try:
             host = self.host
-            reply = host.quick_reply(data, addr, now)
-            if reply is not None:
-                return reply[:40] + transmit_stamp()
             reply = host.quick_mac_reply(data, addr, now)
             if reply is not None:
                 return reply
@@ -555,7 +582,6 @@ class Daemon:
         self._arm_timer()  # a reload may make steps due now (restarted Autokey exchanges)
 
     async def _open_sockets(self) -> None:
-        loop = asyncio.get_running_loop()
         port = self.config.listen_port
         optional = set(self.plan.optional) if not self.plan.wildcard else set()
         for address in self.addresses:
@@ -570,8 +596,7 @@ class Daemon:
             if address in WILDCARDS:  # learn each datagram's local address (Autokey needs it)
                 self.endpoints[address] = _PacketInfoEndpoint(self, sock)
             else:
-                _, endpoint = await loop.create_datagram_endpoint(lambda a=address: _Endpoint(self, a), sock=sock)
-                self.endpoints[address] = endpoint
+                self.endpoints[address] = _Endpoint(self, sock, address)
             self.log(f"listening on {address} port {port}")
         if not self.endpoints:
             raise DaemonError(f"{self.config_path}: the `interface` rules leave no address to listen on")

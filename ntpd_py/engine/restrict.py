@@ -23,6 +23,8 @@ import random
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
+from .mru import restrict_bits
+
 DEFAULT_AVERAGE = 3  # log2 seconds (ntpd's ntp_minpoll, `discard average`)
 DEFAULT_MINIMUM = 2  # seconds (ntpd's ntp_minpkt, `discard minimum`)
 DEFAULT_MONITOR = 3000  # seconds (ntpd's mon_age, `discard monitor`)
@@ -86,6 +88,7 @@ class RestrictTable:
     capacity: int = MRU_MAX
     rng: random.Random = field(default_factory=random.Random)
     _cache: dict[str, frozenset[str]] = field(default_factory=dict)
+    _quick: dict[str, int | None] = field(default_factory=dict)
     _mru: OrderedDict[str, _Bucket] = field(default_factory=OrderedDict)
 
     def add(self, address: str, mask: str | None, flags: frozenset[str] | set[str], origin: str = "") -> None:
@@ -106,6 +109,7 @@ class RestrictTable:
             self.entries = [e for e in self.entries if e.network != net] + [RestrictEntry(net, flags, origin)]
             self.entries.sort(key=lambda e: e.network.prefixlen, reverse=True)
         self._cache.clear()
+        self._quick.clear()
 
     def lookup(self, address: str) -> frozenset[str]:
         flags = self._cache.get(address)
@@ -124,6 +128,20 @@ class RestrictTable:
             self._cache.clear()
         self._cache[address] = flags
         return flags
+
+    def quick_bits(self, address: str, exclude: frozenset[str]) -> int | None:
+        """The RES_* bits of `address` (for the MRU list), or None when any of its flags is in `exclude`; one
+        dict look-up per packet on a server's hot path (the same `exclude` on every call)."""
+        try:
+            return self._quick[address]
+        except KeyError:
+            pass
+        flags = self.lookup(address)
+        bits = None if not flags.isdisjoint(exclude) else restrict_bits(flags)
+        if len(self._quick) > MRU_MAX:
+            self._quick.clear()
+        self._quick[address] = bits
+        return bits
 
     def monitor(self, address: str, now: float, *, burst_ok: bool = False) -> Limit:
         """Account one packet from `address` at `now` in its bucket; the limiter's verdict (see module doc).

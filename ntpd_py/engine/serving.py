@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import struct
 
-from ..ntptime import ntp64_stamp
+from ..ntptime import FRAC, NTP_UNIX_OFFSET, STAMP_MASK
 from ..wire.packet import HEADER_LEN, NtpPacket
 from .association import MODE_SERVER
 from .authenticator import Verdict
-from .mru import restrict_bits
 from .restrict import Limit
 from .state import Address, LEAP_NOTINSYNC, NOT_QUICK, Outgoing, REPLY_HEADER, REPLY_MID, STRATUM_UNSPEC
 
@@ -24,9 +23,12 @@ class ServerReplies:
         answered from the template. None means "not that case": call receive_datagram instead."""
         if len(data) != HEADER_LEN or data[0] & 0x3F != 0x23:  # version 4, mode 3
             return None
-        rflags = self._quick_rflags(src[0])
-        if rflags is None:
-            return None
+        if self._restricting:  # _quick_rflags, inline: this path is the server's busiest
+            rflags = self.restrict.quick_bits(src[0], NOT_QUICK)
+            if rflags is None:
+                return None
+        else:
+            rflags = 0
         self.mru.note(src, now, 0x23, rflags)
         counters = self.counters
         counters["received"] += 1
@@ -38,10 +40,7 @@ class ServerReplies:
         full path (ignore, noserve, notrust, limited, version). Shared by quick_reply and fastpath.py."""
         if not self._restricting:
             return 0
-        flags = self.restrict.lookup(address)
-        if not flags.isdisjoint(NOT_QUICK):
-            return None
-        return restrict_bits(flags)
+        return self.restrict.quick_bits(address, NOT_QUICK)
 
     def _rebuild_template(self) -> None:
         s = self.sys
@@ -87,11 +86,14 @@ class ServerReplies:
         stamp is `now`; the transmit stamp is read from `send_clock` here, just before any MAC is computed
         over it (ntpd's fast_xmit does the same), so a client sees the server's real processing time."""
         self.counters["processed"] += 1
-        rec = ntp64_stamp(now)
         sent = self.send_clock() if self.send_clock is not None else now
-        xmt = ntp64_stamp(max(sent, now))
+        if sent < now:
+            sent = now
+        # ntptime.ntp64_stamp twice, inline (the hot path)
         return REPLY_HEADER.pack(self._leap_bits | (version << 3) | MODE_SERVER, self._template_stratum, data[2],
-                                 self.sys.precision, self._template_mid, data[40:48], rec, xmt)
+                                 self.sys.precision, self._template_mid, data[40:48],
+                                 int((now + NTP_UNIX_OFFSET) * FRAC) & STAMP_MASK,
+                                 int((sent + NTP_UNIX_OFFSET) * FRAC) & STAMP_MASK)
 
     def _serve(self, pkt: NtpPacket, data: bytes, src: Address, dst: str | None, flags: frozenset[str],
                now: float) -> list[Outgoing]:

@@ -24,10 +24,10 @@ BROADCAST_DELAY_LIMIT = 0.050  # ntpd's BDELAY_DEFAULT: a measured broadcast del
 LOCAL_CLOCK_PREFIX = "127.127.1."
 REPLY_HEADER = struct.Struct("!BBBb20s8sQQ")
 REPLY_MID = struct.Struct("!II4sQ")
-# restrict flags that change how a client request is answered: such sources take the full path
 # peer events that any (spoofed) packet can cause: logged a few times a minute, counted always
 PACKET_EVENTS = frozenset({PEVNT_AUTH, PEVNT_RATE, PEVNT_DENY})
 PACED_MODES = (MODE_CLIENT, MODE_ACTIVE)  # modes whose packets a server's limiter counts before answering
+# restrict flags that change how a client request is answered: such sources take the full path
 NOT_QUICK = frozenset({"ignore", "noserve", "notrust", "limited", "version"})
 COUNTER_NAMES = ("received", "thisver", "oldver", "badversion", "badformat", "badauth", "declined", "restricted",
                  "limited", "kodsent", "processed", "control", "mode7", "noassoc", "bogus", "duplicate",
