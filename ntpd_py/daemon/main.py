@@ -471,7 +471,7 @@ class Daemon:
         """`process` after the plain-request quick path said "not mine"."""
         try:
             host = self.host
-            reply = host.quick_mac_reply(data, addr, now)
+            reply = host.quick_mac_reply(data, addr, now, local)
             if reply is not None:
                 return reply
             if not self._batch_pending and self._loop is not None:  # once per batch: records out, timer re-armed
@@ -608,7 +608,7 @@ class Daemon:
         socket carries SO_REUSEADDR (as ntpd's do), so that daemons on specific addresses can live beside it
         (the kernel gives each datagram to the most specific socket); a second wildcard on the same port is
         refused from /proc/net/udp before binding. A specific address under someone's wildcard is bound with
-        SO_REUSEADDR too: it is ours alone, the wildcard keeps the rest."""
+        SO_REUSEADDR too: it is ours alone, the wildcard keeps the rest. Either may start first."""
         family = socket.AF_INET6 if ":" in address else socket.AF_INET
         plain = address.split("%", 1)[0]
         wildcard = address in WILDCARDS
@@ -625,6 +625,10 @@ class Daemon:
                     sock.bind(socket.getaddrinfo(address, port, family, socket.SOCK_DGRAM)[0][4])
                 else:
                     sock.bind((address, port))
+                if not reuse:  # bound alone; now let a wildcard started later share the port (the kernel checks
+                    # SO_REUSEADDR on both sockets at the later bind), while a second daemon on this address,
+                    # which binds without it first, is still refused
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 return sock
             except OSError as exc:
                 sock.close()

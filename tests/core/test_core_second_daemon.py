@@ -85,3 +85,32 @@ def test_second_wildcard_daemon_is_refused_but_a_specific_one_lives_beside_it(tm
     finally:
         first.terminate()
         first.wait(10)
+
+
+def test_a_wildcard_daemon_starts_beside_an_earlier_specific_one(tmp_path):
+    """Either order works: a specific-address daemon started first must not keep a wildcard daemon on the
+    same port from starting (found as a flaky broadcast test: the wildcard client lost the race and refused),
+    and a second daemon on the specific address is still refused afterwards."""
+    import socket
+
+    from ntpd_py.daemon.main import Daemon, DaemonError
+
+    conf = tmp_path / "ntp.conf"
+    conf.write_text("server 127.127.1.0\n")
+    specific, wildcard, intruder = (Daemon(str(conf), logfile=str(tmp_path / "log")) for _ in range(3))
+    address = free_loopback()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("0.0.0.0", 0))
+        port = probe.getsockname()[1]
+    first = specific._bind(address, port)
+    try:
+        second = wildcard._bind("0.0.0.0", port)
+        second.close()
+        try:
+            intruder._bind(address, port).close()
+        except DaemonError as exc:
+            assert f"{address} port {port} is already being served" in str(exc)
+        else:
+            raise AssertionError("a second daemon took over the specific address")
+    finally:
+        first.close()
