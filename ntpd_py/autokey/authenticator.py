@@ -8,11 +8,13 @@ The server side is stateless (cookie from the private value); associations keep 
 
 from __future__ import annotations
 
+import hashlib
+import struct
 import weakref
 from typing import Any, Callable
 
 from ..wire.control_values import quoted
-from ..engine.authenticator import CRYPTO_NAK, Authenticator, AuthResult, SymmetricKeyAuth, Verdict
+from ..engine.authenticator import CRYPTO_NAK, Authenticator, AuthResult, SessionKeys, SymmetricKeyAuth, Verdict
 from ..wire.extension import ExtensionError, ExtensionField, Opcode, decode_field
 from ..wire.packet import NtpPacket
 from .errors import AutokeyError, Xevnt
@@ -20,7 +22,7 @@ from .exchange import MODE_ACTIVE, MODE_BCLIENT, MODE_BROADCAST, MODE_CLIENT, Ex
 from .flags import CryptoFlag, nid_name
 from .local_host import AutokeyHost, HostCredentials
 from .pacing import ANSWER_DELAY, StepPacer
-from .session import NTP_MAXKEY, mac, session_key, verify_keyid_chain
+from .session import NTP_MAXKEY, address_bytes, mac, server_cookie, session_key, verify_keyid_chain
 
 # Server answers that cost a private-key operation (a signature, or a decryption for SIGN's certificate):
 # ntpd signs each one; we do too, but at most SIGNATURES_PER_SECOND on average (bursts of SIGNATURE_BURST),
@@ -30,6 +32,8 @@ EXPENSIVE_REQUESTS = frozenset({Opcode.IFF, Opcode.GQ, Opcode.MV, Opcode.COOK, O
 SIGNATURES_PER_SECOND = 100.0
 SIGNATURE_BURST = 200.0
 MAX_CHAIN_STEPS = 128  # hashes tried to link a broadcast key ID to the last one (lost packets; lists hold <= 100)
+_QUICK_HASHERS = {"md5": hashlib.md5, "sha1": hashlib.sha1}  # the digests engine/fastpath.py's lengths cover
+_COOKIE_CACHE_MAX = 4096
 _DIGEST_LEN = {"md5": 16, "sha1": 20, "sha256": 32, "sha224": 28, "sha384": 48, "sha512": 64, "ripemd160": 20}
 
 
@@ -59,6 +63,8 @@ class AutokeyAuth(Authenticator):
         self._due: dict[int, float] = {}
         self._stepped: set[int] = set()
         self._sign_tokens, self._sign_at = SIGNATURE_BURST, 0.0
+        # the server cookie per (client, server): (private value, client||server, server||client, cookie)
+        self._cookies: dict[tuple[str, str], tuple[int, bytes, bytes, int]] = {}
         # each association's step pacing, kept apart from its protocol state and gone with it
         self._pacers: weakref.WeakKeyDictionary[PeerAutokey, StepPacer] = weakref.WeakKeyDictionary()
 
@@ -240,6 +246,30 @@ class AutokeyAuth(Authenticator):
         peer.pkeyid = packet.keyid
         return AuthResult(Verdict.OK, packet.keyid)
 
+    def quick_session_keys(self, client: str, server: str, keyid: int, now: float) -> SessionKeys | None:
+        """A server's session keys for a client's plain request, as fast_xmit computes them: the cookie is
+        session_key(client, server, 0, private) and is kept per (client, server) until the private value is
+        renewed, so a request costs the two session keys and the two MACs, nothing else."""
+        hasher = _QUICK_HASHERS.get(self.digest)
+        if hasher is None:
+            return None
+        private = self.host.private.current(now)
+        entry = self._cookies.get((client, server))
+        if entry is None or entry[0] != private:
+            try:
+                c, s = address_bytes(client), address_bytes(server)
+            except ValueError:
+                return None
+            if len(c) != len(s):
+                return None
+            if len(self._cookies) >= _COOKIE_CACHE_MAX:
+                self._cookies.clear()
+            entry = (private, c + s, s + c, server_cookie(client, server, private, self.digest))
+            self._cookies[(client, server)] = entry
+        _, inbound, outbound, cookie = entry
+        tail = struct.pack("!II", keyid & 0xFFFFFFFF, cookie)
+        return SessionKeys(hasher, hasher(inbound + tail).digest(), hasher(outbound + tail).digest())
+
     def broadcast_ready(self, assoc) -> bool:
         """Engine hook: may a broadcast client's volley end?  As ntpd, only once every flag is set."""
         if not assoc.autokey:
@@ -420,6 +450,7 @@ class AutokeyAuth(Authenticator):
         Returns the association IDs that were restarted."""
         old = self.host.creds
         self.host.load(creds)
+        self._cookies.clear()  # the digest may have changed
         if self.host.synchronized:
             self.host.update(now)
         restarted = []

@@ -36,7 +36,7 @@ to 65535 to a `SymmetricKeyAuth` and handling session key IDs (> 65535) and exte
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -68,6 +68,16 @@ class AuthResult:
 
 
 AUTH_NONE = AuthResult(Verdict.NONE)
+
+
+@dataclass(frozen=True)
+class SessionKeys:
+    """A hash constructor (hashlib.md5, ...), the key that checks a request's MAC and the one that signs
+    its reply (ntpd's session_key() both ways)."""
+
+    hasher: Callable[[bytes], Any]
+    receive: bytes
+    reply: bytes
 
 
 class AssociationAuthView(Protocol):
@@ -110,6 +120,12 @@ class Authenticator(Protocol):
 
     def broadcast_ready(self, assoc: AssociationAuthView) -> bool:
         return True
+
+    def quick_session_keys(self, client: str, server: str, keyid: int, now: float) -> SessionKeys | None:
+        """For a client request MAC'd with a key ID above NTP_MAXKEY and no extension fields (Autokey's
+        session keys): the keys that check it and sign the reply, for engine/fastpath.py. None sends the
+        request down the full path. Default: no session keys."""
+        return None
 
     def synchronized(self, synchronized: bool, now: float) -> None:
         return None
