@@ -3,7 +3,8 @@
 Behaviour follows ntpd 4.2.8's ntp_control.c, because ntpq (classic and ntpsec) is written against it:
 - frames that are too short, have the R/M/E bits or a non-zero offset, or a bad version are dropped silently
   and counted; a count beyond the data received or an unaligned length gets CERR_BADFMT;
-- READSTAT on association 0 lists (assid, status) pairs; on an association it sends its default variables;
+- READSTAT on association 0 lists (assid, status) pairs, 117 to a fragment as read_status packs them (at most
+  MAX_LISTED_ASSOCIATIONS: the offsets are 16 bits); on an association it sends its default variables;
 - READVAR sends the default variables, or those named in the request ("flags,cert"), in the view's order;
   an unknown name gives CERR_UNKNOWNVAR, an unknown association CERR_BADASSOC;
 - text is "name=value" items joined by ", " with "\\r\\n" before an item that would pass column 72, and a
@@ -35,6 +36,8 @@ MAX_DATA_LINE = 72  # ntpd's MAXDATALINELEN
 MAX_ITEM_VALUE = 127  # ntpd's ctl_getitem buffer: a longer "=value" ends the packet's parsing
 NONCE_TIMEOUT = 16  # seconds a REQ_NONCE answer stays valid (ntp_control.h)
 MRU_MAX_ENTRIES = 100  # entries sent in one READ_MRU answer (ntpq accepts up to 32 fragments)
+# READSTAT pairs whose offsets fit the 16-bit offset field (ntpd wraps past it and its fragments overlap)
+MAX_LISTED_ASSOCIATIONS = 0xFFFF // 4
 MAX_REQUEST_LEN = wire.HEADER_LEN + wire.CTL_MAX_DATA_LEN + 8 + wire.MAX_MAC_LEN
 
 # Variable names ntpd 4.2.8 (with AUTOKEY) knows: a request may name them even when we have no value.
@@ -263,7 +266,8 @@ class ControlResponder:
             if peer is None:
                 return [wire.error_response(req, wire.CERR_BADASSOC, leap)]
             return self._text(req, peer[0], peer[1], leap)
-        payload = b"".join(struct.pack("!HH", a & 0xFFFF, s & 0xFFFF) for a, s in self.view.associations())
+        listed = list(self.view.associations())[:MAX_LISTED_ASSOCIATIONS]
+        payload = b"".join(struct.pack("!HH", a & 0xFFFF, s & 0xFFFF) for a, s in listed)
         return wire.fragment(req, self.view.system_status(), payload, leap)
 
     def _read_variables(self, req: ControlFrame, leap: int, keyid: int | None) -> list[ControlFrame]:
