@@ -11,7 +11,8 @@ Behaviour follows ntpd 4.2.8's ntp_control.c, because ntpq (classic and ntpsec) 
   final "\\r\\n"; payloads longer than 468 octets go out in fragments with the MORE bit and offsets;
 - READVAR by name answers in the view's order (ntpd's table order), so ntpq's sysinfo, pstats, iostats, ...
   find every field they ask for;
-- REQ_NONCE and READ_MRU (`ntpq -c mrulist`) work from the view's `mru_entries()`;
+- REQ_NONCE and READ_MRU (`ntpq -c mrulist`) work from the view's `mru_entries()`, in read_mru_list's batches
+  (oldest first, bounded by frags=/limit=, resumed after the client's newest entries);
 - READ_ORDLIST_A (`ntpq -c ifstats`, `reslist`) is served to requests authenticated with the controlkey;
   the other opcodes ntpd reserves for authenticated clients answer CERR_PERMISSION, unknown ones CERR_BADOP.
 Access control (`restrict noquery`) is the engine's decision, made before a datagram gets here.
@@ -35,7 +36,9 @@ from .view import PEER_TABLE, SYSTEM_TABLE, ControlView
 MAX_DATA_LINE = 72  # ntpd's MAXDATALINELEN
 MAX_ITEM_VALUE = 127  # ntpd's ctl_getitem buffer: a longer "=value" ends the packet's parsing
 NONCE_TIMEOUT = 16  # seconds a REQ_NONCE answer stays valid (ntp_control.h)
-MRU_MAX_ENTRIES = 100  # entries sent in one READ_MRU answer (ntpq accepts up to 32 fragments)
+MRU_ROW_LIMIT = 256  # ntpd's MRU_ROW_LIMIT: the most entries a READ_MRU limit= may ask for
+MRU_FRAGS_LIMIT = 128  # ntpd's MRU_FRAGS_LIMIT: the most datagrams a READ_MRU frags= may ask for
+MRU_PRIORS = 16  # last.N= / addr.N= starting points ntpd reads from a READ_MRU request
 # READSTAT pairs whose offsets fit the 16-bit offset field (ntpd wraps past it and its fragments overlap)
 MAX_LISTED_ASSOCIATIONS = 0xFFFF // 4
 MAX_REQUEST_LEN = wire.HEADER_LEN + wire.CTL_MAX_DATA_LEN + 8 + wire.MAX_MAC_LEN
@@ -100,6 +103,36 @@ def _parse_items(data: bytes) -> tuple[list[str], bool]:
     return names, False
 
 
+class TextBody:
+    """Items joined as ntpd's ctl_putdata joins them, counted as they are added, so that an answer built entry
+    by entry (read_mru_list) can stop at a fragment budget."""
+
+    def __init__(self) -> None:
+        self.items: list[tuple[str, str]] = []
+        self.length = 0
+        self._line = 0
+
+    def add(self, name: str, value: str) -> None:
+        item = f"{name}={value}"
+        if self.items:
+            self.length += 1
+            self._line += 1
+            if len(item) + self._line + 1 >= MAX_DATA_LINE:
+                self.length += 2
+                self._line = 0
+            else:
+                self.length += 1
+                self._line += 1
+        self.items.append((name, value))
+        self.length += len(item)
+        self._line += len(item)
+
+    @property
+    def fragment(self) -> int:
+        """The number of the fragment being filled (ntpd's res_frags)."""
+        return self.length // wire.CTL_MAX_DATA_LEN + 1
+
+
 def render_items(items: Sequence[tuple[str, str]]) -> bytes:
     """The text body of a READVAR response, wrapped as ntpd's ctl_putdata does (no final CRLF)."""
     out: list[str] = []
@@ -118,6 +151,25 @@ def render_items(items: Sequence[tuple[str, str]]) -> bytes:
         out.append(item)
         line += len(item)
     return "".join(out).encode("latin-1", errors="replace")
+
+
+def _number(text: str | None, base: int = 10) -> int:
+    """A request parameter as ntpd's sscanf reads it: 0 when absent or unreadable."""
+    try:
+        return int(text or "0", base)
+    except ValueError:
+        return 0
+
+
+def _l_fp(text: str) -> int | None:
+    """A "0x%08x.%08x" timestamp of a request, as a 64-bit NTP value."""
+    seconds, dot, fraction = text.removeprefix("0x").partition(".")
+    if not text.startswith("0x") or not dot:
+        return None
+    try:
+        return int(seconds, 16) << 32 | int(fraction, 16)
+    except ValueError:
+        return None
 
 
 def select(items: Sequence[tuple[str, str]], wanted: Sequence[str]) -> list[tuple[str, str]]:
@@ -336,19 +388,64 @@ class ControlResponder:
         return hmac.compare_digest(nonce[16:], self._nonce_tag(seconds, fraction, source))
 
     def _read_mru(self, req: ControlFrame, leap: int, now: float, source: str) -> list[ControlFrame]:
-        """READ_MRU (ntpq -c mrulist): needs a fresh nonce; sends the view's MRU entries, newest first, at most
-        MRU_MAX_ENTRIES in one go, then now= and last.newest= which tell ntpq the list is complete.
+        """READ_MRU (ntpq -c mrulist) as ntpd's read_mru_list: needs a fresh nonce; sends the view's MRU entries
+        oldest first, as many as frags= (datagrams) and limit= (entries) allow, after the newest entry the client
+        names with last.N=/addr.N= (confirmed as last.older=/addr.older=; CERR_UNKNOWNVAR when each one has
+        moved, so that ntpq backs up); a batch that reaches the newest entry ends with now= and last.newest=.
         mv.N is decimal (ctl_putuint: ntpq reads it with %u), rs.N hexadecimal (ctl_puthex)."""
         params = dict((name.strip(), value.strip()) for name, _, value in
                       (item.partition("=") for item in req.data.decode("latin-1").split(",")))
         if not self._valid_nonce(params.get("nonce", ""), now, source):
             return [wire.error_response(req, wire.CERR_BADVALUE if "nonce" in params else wire.CERR_BADFMT, leap)]
-        entries = list(self.view.mru_entries())[:MRU_MAX_ENTRIES]
-        items: list[tuple[str, str]] = [("nonce", self._nonce(now, source))]
-        for i, (address, first, last, count, vn_mode, rflags) in enumerate(entries):
-            items += [(f"addr.{i}", address), (f"last.{i}", values.timestamp(to_ntp64(last))),
-                      (f"first.{i}", values.timestamp(to_ntp64(first))), (f"ct.{i}", str(count)),
-                      (f"mv.{i}", values.unsigned(vn_mode)), (f"rs.{i}", values.hexadecimal(rflags))]
-        newest = max((entry[2] for entry in entries), default=0.0)
-        items += [("now", values.timestamp(to_ntp64(now))), ("last.newest", values.timestamp(to_ntp64(newest)))]
-        return self._text(req, self.view.system_status(), items, leap)
+        frags, limit = _number(params.get("frags")), _number(params.get("limit"))
+        if (frags == 0 and not 0 < limit <= MRU_ROW_LIMIT) or frags > MRU_FRAGS_LIMIT:
+            return [wire.error_response(req, wire.CERR_BADVALUE, leap)]
+        limit = limit or 2**32  # frags= alone: no limit on entries
+        frags = frags or MRU_FRAGS_LIMIT
+        entries = list(self.view.mru_entries())[::-1]  # the view lists newest first
+        body = TextBody()
+        start = 0
+        priors = self._mru_priors(params)
+        if priors:
+            place = {entry[0]: i for i, entry in enumerate(entries)}
+            found = next((place[address] for stamp, address in priors
+                          if address in place and to_ntp64(entries[place[address]][2]) == stamp), None)
+            if found is None:
+                return [wire.error_response(req, wire.CERR_UNKNOWNVAR, leap)]
+            body.add("last.older", values.timestamp(to_ntp64(entries[found][2])))
+            body.add("addr.older", entries[found][0])
+            start = found + 1 if limit > 1 else found
+        body.add("nonce", self._nonce(now, source))
+        mincount = max(0, _number(params.get("mincount")))
+        resall, resany = _number(params.get("resall"), 16), _number(params.get("resany"), 16)
+        maxlstint = _number(params.get("maxlstint"))
+        now_seconds = to_ntp64(now) >> 32
+        count, newest, i = 0, None, start
+        while i < len(entries) and body.fragment < frags and count < limit:
+            address, first, last, hits, vn_mode, rflags = entries[i]
+            i += 1
+            if hits < mincount or (resall and resall & rflags != resall) or (resany and not resany & rflags) \
+                    or (maxlstint and now_seconds - (to_ntp64(last) >> 32) > maxlstint):
+                continue
+            for name, value in (("addr", address), ("last", values.timestamp(to_ntp64(last))),
+                                ("first", values.timestamp(to_ntp64(first))), ("ct", str(hits)),
+                                ("mv", values.unsigned(vn_mode)), ("rs", values.hexadecimal(rflags))):
+                body.add(f"{name}.{count}", value)
+            count += 1
+            newest = last
+        if i >= len(entries):  # this batch reaches the newest entry: the list is complete
+            body.add("now", values.timestamp(to_ntp64(now)))
+            if newest is not None:
+                body.add("last.newest", values.timestamp(to_ntp64(newest)))
+        return self._text(req, self.view.system_status(), body.items, leap)
+
+    @staticmethod
+    def _mru_priors(params: dict[str, str]) -> list[tuple[int, str]]:
+        """The (last, address) starting points of a request, last.0/addr.0 first, up to the first gap."""
+        priors = []
+        for i in range(MRU_PRIORS):
+            stamp, address = _l_fp(params.get(f"last.{i}", "")), params.get(f"addr.{i}")
+            if not stamp or not address:
+                break
+            priors.append((stamp, address))
+        return priors
