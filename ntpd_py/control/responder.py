@@ -104,26 +104,25 @@ def _parse_items(data: bytes) -> tuple[list[str], bool]:
 
 
 class TextBody:
-    """Items joined as ntpd's ctl_putdata joins them, counted as they are added, so that an answer built entry
-    by entry (read_mru_list) can stop at a fragment budget."""
+    """Items joined as ntpd's ctl_putdata joins them ("a=1, b=2", "\\r\\n" before an item that would pass column
+    72), counted as they are added, so that an answer built entry by entry (read_mru_list) can stop at a
+    fragment budget."""
 
     def __init__(self) -> None:
         self.items: list[tuple[str, str]] = []
+        self._parts: list[str] = []
         self.length = 0
         self._line = 0
 
     def add(self, name: str, value: str) -> None:
         item = f"{name}={value}"
-        if self.items:
-            self.length += 1
-            self._line += 1
-            if len(item) + self._line + 1 >= MAX_DATA_LINE:
-                self.length += 2
-                self._line = 0
-            else:
-                self.length += 1
-                self._line += 1
+        if self._parts:
+            separator = ",\r\n" if len(item) + self._line + 2 >= MAX_DATA_LINE else ", "
+            self._parts.append(separator)
+            self.length += len(separator)
+            self._line = 0 if separator == ",\r\n" else self._line + 2
         self.items.append((name, value))
+        self._parts.append(item)
         self.length += len(item)
         self._line += len(item)
 
@@ -132,25 +131,16 @@ class TextBody:
         """The number of the fragment being filled (ntpd's res_frags)."""
         return self.length // wire.CTL_MAX_DATA_LEN + 1
 
+    def encode(self) -> bytes:
+        return "".join(self._parts).encode("latin-1", errors="replace")
+
 
 def render_items(items: Sequence[tuple[str, str]]) -> bytes:
     """The text body of a READVAR response, wrapped as ntpd's ctl_putdata does (no final CRLF)."""
-    out: list[str] = []
-    line = 0
-    for i, (name, value) in enumerate(items):
-        item = f"{name}={value}"
-        if i:
-            out.append(",")
-            line += 1
-            if len(item) + line + 1 >= MAX_DATA_LINE:
-                out.append("\r\n")
-                line = 0
-            else:
-                out.append(" ")
-                line += 1
-        out.append(item)
-        line += len(item)
-    return "".join(out).encode("latin-1", errors="replace")
+    body = TextBody()
+    for name, value in items:
+        body.add(name, value)
+    return body.encode()
 
 
 def _number(text: str | None, base: int = 10) -> int:

@@ -11,6 +11,7 @@ the list complete: the classic ntpq printed no rows at all once there were two c
 
 from __future__ import annotations
 
+import random
 import re
 import subprocess
 import sys
@@ -26,7 +27,7 @@ from ctl_fakes import FakeView, UdpControlServer  # noqa: E402
 from refntpd import REF_DIR, require_ref  # noqa: E402
 
 from ntpd_py.control.client import parse_variables  # noqa: E402
-from ntpd_py.control.responder import ControlResponder  # noqa: E402
+from ntpd_py.control.responder import ControlResponder, TextBody, render_items  # noqa: E402
 from ntpd_py.ntptime import to_ntp64  # noqa: E402
 from ntpd_py.wire import control as wire  # noqa: E402
 from ntpd_py.wire import control_values as v  # noqa: E402
@@ -142,3 +143,15 @@ def test_filters_mincount_and_maxlstint() -> None:
     assert addresses(items) == [address for address, _, _, count, _, _ in reversed(mru) if count >= 5]
     _, _, items = Session(mru).mru("frags=32, maxlstint=3")
     assert addresses(items) == [address for address, *_ in reversed(mru[:4])]
+
+
+def test_the_running_length_is_the_rendered_length() -> None:
+    """The fragment budget counts what _text will send: the running length equals the rendered body's."""
+    rng = random.Random(7)
+    for _ in range(200):
+        items = [(f"n{i}", "v" * rng.randrange(0, 90)) for i in range(rng.randrange(0, 40))]
+        body = TextBody()
+        for name, value in items:
+            body.add(name, value)
+        assert body.length == len(render_items(items)) == len(body.encode())
+        assert body.fragment == body.length // wire.CTL_MAX_DATA_LEN + 1
