@@ -3,14 +3,16 @@
 Behaviour follows ntpd 4.2.8's ntp_control.c, because ntpq (classic and ntpsec) is written against it:
 - frames that are too short, have the R/M/E bits or a non-zero offset, or a bad version are dropped silently
   and counted; a count beyond the data received or an unaligned length gets CERR_BADFMT;
-- READSTAT on association 0 lists (assid, status) pairs; on an association it sends its default variables;
+- READSTAT on association 0 lists (assid, status) pairs, 117 to a fragment as read_status packs them (at most
+  MAX_LISTED_ASSOCIATIONS: the offsets are 16 bits); on an association it sends its default variables;
 - READVAR sends the default variables, or those named in the request ("flags,cert"), in the view's order;
   an unknown name gives CERR_UNKNOWNVAR, an unknown association CERR_BADASSOC;
 - text is "name=value" items joined by ", " with "\\r\\n" before an item that would pass column 72, and a
   final "\\r\\n"; payloads longer than 468 octets go out in fragments with the MORE bit and offsets;
 - READVAR by name answers in the view's order (ntpd's table order), so ntpq's sysinfo, pstats, iostats, ...
   find every field they ask for;
-- REQ_NONCE and READ_MRU (`ntpq -c mrulist`) work from the view's `mru_entries()`;
+- REQ_NONCE and READ_MRU (`ntpq -c mrulist`) work from the view's `mru_entries()`, in read_mru_list's batches
+  (oldest first, bounded by frags=/limit=, resumed after the client's newest entries);
 - READ_ORDLIST_A (`ntpq -c ifstats`, `reslist`) is served to requests authenticated with the controlkey;
   the other opcodes ntpd reserves for authenticated clients answer CERR_PERMISSION, unknown ones CERR_BADOP.
 Access control (`restrict noquery`) is the engine's decision, made before a datagram gets here.
@@ -34,7 +36,11 @@ from .view import PEER_TABLE, SYSTEM_TABLE, ControlView
 MAX_DATA_LINE = 72  # ntpd's MAXDATALINELEN
 MAX_ITEM_VALUE = 127  # ntpd's ctl_getitem buffer: a longer "=value" ends the packet's parsing
 NONCE_TIMEOUT = 16  # seconds a REQ_NONCE answer stays valid (ntp_control.h)
-MRU_MAX_ENTRIES = 100  # entries sent in one READ_MRU answer (ntpq accepts up to 32 fragments)
+MRU_ROW_LIMIT = 256  # ntpd's MRU_ROW_LIMIT: the most entries a READ_MRU limit= may ask for
+MRU_FRAGS_LIMIT = 128  # ntpd's MRU_FRAGS_LIMIT: the most datagrams a READ_MRU frags= may ask for
+MRU_PRIORS = 16  # last.N= / addr.N= starting points ntpd reads from a READ_MRU request
+# READSTAT pairs whose offsets fit the 16-bit offset field (ntpd wraps past it and its fragments overlap)
+MAX_LISTED_ASSOCIATIONS = 0xFFFF // 4
 MAX_REQUEST_LEN = wire.HEADER_LEN + wire.CTL_MAX_DATA_LEN + 8 + wire.MAX_MAC_LEN
 
 # Variable names ntpd 4.2.8 (with AUTOKEY) knows: a request may name them even when we have no value.
@@ -97,24 +103,63 @@ def _parse_items(data: bytes) -> tuple[list[str], bool]:
     return names, False
 
 
+class TextBody:
+    """Items joined as ntpd's ctl_putdata joins them ("a=1, b=2", "\\r\\n" before an item that would pass column
+    72), counted as they are added, so that an answer built entry by entry (read_mru_list) can stop at a
+    fragment budget."""
+
+    def __init__(self) -> None:
+        self.items: list[tuple[str, str]] = []
+        self._parts: list[str] = []
+        self.length = 0
+        self._line = 0
+
+    def add(self, name: str, value: str) -> None:
+        item = f"{name}={value}"
+        if self._parts:
+            separator = ",\r\n" if len(item) + self._line + 2 >= MAX_DATA_LINE else ", "
+            self._parts.append(separator)
+            self.length += len(separator)
+            self._line = 0 if separator == ",\r\n" else self._line + 2
+        self.items.append((name, value))
+        self._parts.append(item)
+        self.length += len(item)
+        self._line += len(item)
+
+    @property
+    def fragment(self) -> int:
+        """The number of the fragment being filled (ntpd's res_frags)."""
+        return self.length // wire.CTL_MAX_DATA_LEN + 1
+
+    def encode(self) -> bytes:
+        return "".join(self._parts).encode("latin-1", errors="replace")
+
+
 def render_items(items: Sequence[tuple[str, str]]) -> bytes:
     """The text body of a READVAR response, wrapped as ntpd's ctl_putdata does (no final CRLF)."""
-    out: list[str] = []
-    line = 0
-    for i, (name, value) in enumerate(items):
-        item = f"{name}={value}"
-        if i:
-            out.append(",")
-            line += 1
-            if len(item) + line + 1 >= MAX_DATA_LINE:
-                out.append("\r\n")
-                line = 0
-            else:
-                out.append(" ")
-                line += 1
-        out.append(item)
-        line += len(item)
-    return "".join(out).encode("latin-1", errors="replace")
+    body = TextBody()
+    for name, value in items:
+        body.add(name, value)
+    return body.encode()
+
+
+def _number(text: str | None, base: int = 10) -> int:
+    """A request parameter as ntpd's sscanf reads it: 0 when absent or unreadable."""
+    try:
+        return int(text or "0", base)
+    except ValueError:
+        return 0
+
+
+def _l_fp(text: str) -> int | None:
+    """A "0x%08x.%08x" timestamp of a request, as a 64-bit NTP value."""
+    seconds, dot, fraction = text.removeprefix("0x").partition(".")
+    if not text.startswith("0x") or not dot:
+        return None
+    try:
+        return int(seconds, 16) << 32 | int(fraction, 16)
+    except ValueError:
+        return None
 
 
 def select(items: Sequence[tuple[str, str]], wanted: Sequence[str]) -> list[tuple[str, str]]:
@@ -263,7 +308,8 @@ class ControlResponder:
             if peer is None:
                 return [wire.error_response(req, wire.CERR_BADASSOC, leap)]
             return self._text(req, peer[0], peer[1], leap)
-        payload = b"".join(struct.pack("!HH", a & 0xFFFF, s & 0xFFFF) for a, s in self.view.associations())
+        listed = list(self.view.associations())[:MAX_LISTED_ASSOCIATIONS]
+        payload = b"".join(struct.pack("!HH", a & 0xFFFF, s & 0xFFFF) for a, s in listed)
         return wire.fragment(req, self.view.system_status(), payload, leap)
 
     def _read_variables(self, req: ControlFrame, leap: int, keyid: int | None) -> list[ControlFrame]:
@@ -332,19 +378,64 @@ class ControlResponder:
         return hmac.compare_digest(nonce[16:], self._nonce_tag(seconds, fraction, source))
 
     def _read_mru(self, req: ControlFrame, leap: int, now: float, source: str) -> list[ControlFrame]:
-        """READ_MRU (ntpq -c mrulist): needs a fresh nonce; sends the view's MRU entries, newest first, at most
-        MRU_MAX_ENTRIES in one go, then now= and last.newest= which tell ntpq the list is complete.
+        """READ_MRU (ntpq -c mrulist) as ntpd's read_mru_list: needs a fresh nonce; sends the view's MRU entries
+        oldest first, as many as frags= (datagrams) and limit= (entries) allow, after the newest entry the client
+        names with last.N=/addr.N= (confirmed as last.older=/addr.older=; CERR_UNKNOWNVAR when each one has
+        moved, so that ntpq backs up); a batch that reaches the newest entry ends with now= and last.newest=.
         mv.N is decimal (ctl_putuint: ntpq reads it with %u), rs.N hexadecimal (ctl_puthex)."""
         params = dict((name.strip(), value.strip()) for name, _, value in
                       (item.partition("=") for item in req.data.decode("latin-1").split(",")))
         if not self._valid_nonce(params.get("nonce", ""), now, source):
             return [wire.error_response(req, wire.CERR_BADVALUE if "nonce" in params else wire.CERR_BADFMT, leap)]
-        entries = list(self.view.mru_entries())[:MRU_MAX_ENTRIES]
-        items: list[tuple[str, str]] = [("nonce", self._nonce(now, source))]
-        for i, (address, first, last, count, vn_mode, rflags) in enumerate(entries):
-            items += [(f"addr.{i}", address), (f"last.{i}", values.timestamp(to_ntp64(last))),
-                      (f"first.{i}", values.timestamp(to_ntp64(first))), (f"ct.{i}", str(count)),
-                      (f"mv.{i}", values.unsigned(vn_mode)), (f"rs.{i}", values.hexadecimal(rflags))]
-        newest = max((entry[2] for entry in entries), default=0.0)
-        items += [("now", values.timestamp(to_ntp64(now))), ("last.newest", values.timestamp(to_ntp64(newest)))]
-        return self._text(req, self.view.system_status(), items, leap)
+        frags, limit = _number(params.get("frags")), _number(params.get("limit"))
+        if (frags == 0 and not 0 < limit <= MRU_ROW_LIMIT) or frags > MRU_FRAGS_LIMIT:
+            return [wire.error_response(req, wire.CERR_BADVALUE, leap)]
+        limit = limit or 2**32  # frags= alone: no limit on entries
+        frags = frags or MRU_FRAGS_LIMIT
+        entries = list(self.view.mru_entries())[::-1]  # the view lists newest first
+        body = TextBody()
+        start = 0
+        priors = self._mru_priors(params)
+        if priors:
+            place = {entry[0]: i for i, entry in enumerate(entries)}
+            found = next((place[address] for stamp, address in priors
+                          if address in place and to_ntp64(entries[place[address]][2]) == stamp), None)
+            if found is None:
+                return [wire.error_response(req, wire.CERR_UNKNOWNVAR, leap)]
+            body.add("last.older", values.timestamp(to_ntp64(entries[found][2])))
+            body.add("addr.older", entries[found][0])
+            start = found + 1 if limit > 1 else found
+        body.add("nonce", self._nonce(now, source))
+        mincount = max(0, _number(params.get("mincount")))
+        resall, resany = _number(params.get("resall"), 16), _number(params.get("resany"), 16)
+        maxlstint = _number(params.get("maxlstint"))
+        now_seconds = to_ntp64(now) >> 32
+        count, newest, i = 0, None, start
+        while i < len(entries) and body.fragment < frags and count < limit:
+            address, first, last, hits, vn_mode, rflags = entries[i]
+            i += 1
+            if hits < mincount or (resall and resall & rflags != resall) or (resany and not resany & rflags) \
+                    or (maxlstint and now_seconds - (to_ntp64(last) >> 32) > maxlstint):
+                continue
+            for name, value in (("addr", address), ("last", values.timestamp(to_ntp64(last))),
+                                ("first", values.timestamp(to_ntp64(first))), ("ct", str(hits)),
+                                ("mv", values.unsigned(vn_mode)), ("rs", values.hexadecimal(rflags))):
+                body.add(f"{name}.{count}", value)
+            count += 1
+            newest = last
+        if i >= len(entries):  # this batch reaches the newest entry: the list is complete
+            body.add("now", values.timestamp(to_ntp64(now)))
+            if newest is not None:
+                body.add("last.newest", values.timestamp(to_ntp64(newest)))
+        return self._text(req, self.view.system_status(), body.items, leap)
+
+    @staticmethod
+    def _mru_priors(params: dict[str, str]) -> list[tuple[int, str]]:
+        """The (last, address) starting points of a request, last.0/addr.0 first, up to the first gap."""
+        priors = []
+        for i in range(MRU_PRIORS):
+            stamp, address = _l_fp(params.get(f"last.{i}", "")), params.get(f"addr.{i}")
+            if not stamp or not address:
+                break
+            priors.append((stamp, address))
+        return priors

@@ -230,3 +230,20 @@ def test_mrulist_mode_and_version_are_read(reference: Side, ours: Side) -> None:
     assert rows, out
     # lstint avgint rstr r m v count rport address
     assert any(row[4:6] == ["3", "4"] and row[-1] == "127.0.0.1" for row in rows), out
+
+
+@pytest.mark.interop
+def test_mrulist_lists_every_client(ours: Side) -> None:
+    """Several clients: the classic ntpq checks that last.newest= names the last entry it received, so the list
+    must go oldest first (ntpd-py once sent it newest first, and ntpq printed no row at all)."""
+    sources = [free_loopback(0) for _ in range(6)]
+    for source in sources:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.bind((source, 0))
+            sock.sendto(b"\x23" + bytes(47), (ours.address, 123))
+        time.sleep(0.02)  # distinct last-seen times
+    time.sleep(0.3)
+    result = ours.ntpq("mrulist")
+    assert "mismatch" not in result.stderr, result.stderr
+    listed = {line.split()[-1] for line in result.stdout.splitlines() if re.match(r"^\s*\d+\s+\d+\s", line)}
+    assert set(sources) <= listed, result.stdout
