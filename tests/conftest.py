@@ -49,11 +49,12 @@ _used_addresses: set[str] = set()
 
 
 def free_loopback(port: int = 123) -> str:
-    """A random 127.x.y.z address whose `port` can be bound now (UDP), so parallel runs do not collide."""
+    """A random 127.x.y.z address whose `port` can be bound now (UDP), so parallel runs do not collide; never
+    127.127.t.u, which ntp.conf reads as a reference clock."""
     rng = random.Random()
     for _ in range(200):
         addr = f"127.{rng.randint(10, 250)}.{rng.randint(0, 255)}.{rng.randint(2, 250)}"
-        if addr in _used_addresses:
+        if addr in _used_addresses or addr.startswith("127.127."):  # 127.127.t.u names a reference clock
             continue
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
             try:
