@@ -11,7 +11,7 @@ DOCUMENTATION = r"""
 ---
 module: ntp_files
 short_description: Lay out an NTP host's directories and files in one step
-version_added: 0.2.0
+version_added: 0.1.0
 author:
   - ntpd-py developers (@ntpd-py)
 description:
