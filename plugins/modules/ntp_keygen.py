@@ -251,7 +251,7 @@ def main() -> None:
     module = AnsibleModule(
         argument_spec=dict(
             keysdir=dict(type="path", required=True),
-            keysdir_mode=dict(type="str"),
+            keysdir_mode=dict(type="str", no_log=False),
             host=dict(type="str"),
             group=dict(type="str", aliases=["trust_group", "issuer"]),
             owner=dict(type="str"),
@@ -327,7 +327,7 @@ def main() -> None:
                              actions=backend.plan.actions)
     result = backend.dump(module.check_mode)
     if mode_changed:
-        result["diff"]["before"]["(keysdir mode)"] = "%04o" % mode_before
+        result["diff"]["before"]["(keysdir mode)"] = "%04o" % (mode_before or 0)
         result["diff"]["after"]["(keysdir mode)"] = "%04o" % keysdir_mode
     for path in result["files"]:
         if os.path.exists(path):
