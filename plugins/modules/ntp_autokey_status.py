@@ -37,13 +37,19 @@ options:
     default: 123
   expect_flags:
     description:
-      - The flags every checked association must show, as an integer or a hexadecimal string. The default is the
-        full IFF state with RSA-MD5 certificates of the Autokey guides (V(0x87f21)); use V(0x87f41) for GQ and
-        V(0x87f81) for MV.
+      - The flags every checked association must show, as an integer or a hexadecimal string, for example
+        V(0x87f21) (IFF with RSA-MD5 certificates, as in the Autokey guides), V(0x87f41) (GQ) or V(0x87f81) (MV).
+      - Without it, the full flags of O(scheme) with RSA-MD5 certificates, as ntpd_py computes them
+        (C(ntpd_py.autokey.flags.full_flags), the one table of full flags).
       - The TAI bit V(0x2) is reported but never required (a server sets it when it has a leap-seconds table).
       - Bits set beyond the expected ones do not fail the check.
     type: str
-    default: "0x87f21"
+  scheme:
+    description:
+      - The trust group's identity scheme, whose full flags are expected when O(expect_flags) is not given.
+    type: str
+    choices: [tc, pc, iff, gq, mv]
+    default: iff
   timeout:
     description:
       - Seconds to wait for the associations to complete; V(0) checks once.
@@ -71,10 +77,10 @@ seealso:
 """
 
 EXAMPLES = r"""
-- name: Wait up to five minutes for every Autokey association to reach the IFF flags
+- name: Wait up to five minutes for every Autokey association to reach the full flags of a GQ group
   autokey.ntp.ntp_autokey_status:
     host: 127.0.0.1
-    expect_flags: "0x87f21"
+    scheme: gq
     timeout: 300
   register: autokey
 
@@ -190,7 +196,8 @@ def main() -> None:
         argument_spec=dict(
             host=dict(type="str", default="127.0.0.1"),
             port=dict(type="int", default=123),
-            expect_flags=dict(type="str", default="0x87f21"),
+            expect_flags=dict(type="str"),
+            scheme=dict(type="str", default="iff", choices=["tc", "pc", "iff", "gq", "mv"]),
             timeout=dict(type="float", default=0),
             associations=dict(type="list", elements="str", default=[]),
             query_timeout=dict(type="float", default=2),
@@ -200,7 +207,8 @@ def main() -> None:
     check_ntpd_py(module)
     params = module.params
     try:
-        expected = report.parse_int(params["expect_flags"])
+        expected = (report.parse_int(params["expect_flags"]) if params["expect_flags"] is not None
+                    else ntpd.autokey_flags.full_flags(params["scheme"]))
     except ValueError:
         module.fail_json(msg="expect_flags must be an integer such as 0x87f21, not %r" % params["expect_flags"])
     if params["timeout"] < 0 or params["query_timeout"] <= 0:
@@ -230,7 +238,8 @@ def main() -> None:
             last_problem = " | ".join(problems) if problems else None
         if last_problem is None or time.monotonic() >= deadline:
             break
-        time.sleep(min(1.0, max(0.05, deadline - time.monotonic())))
+        # a wait ends within 0.2 s of the last step (each reading is a handful of mode-6 round trips on loopback)
+        time.sleep(min(0.2, max(0.05, deadline - time.monotonic())))
 
     elapsed = round(time.monotonic() - start, 3)
     result = dict(changed=False, ok=last_problem is None, associations=checked, certificates=certificates,

@@ -29,6 +29,12 @@ extends_documentation_fragment:
   - autokey.ntp.ntp.files
   - autokey.ntp.ntp.attributes
 options:
+  keysdir_mode:
+    description:
+      - The permissions of O(keysdir), an octal string such as V("0700"); the directory is created with them when
+        missing, and they are put back when they differ (a change). Without it a missing directory is created
+        with C(0755) and an existing one keeps its mode.
+    type: str
   host:
     description:
       - The host name (ntp-keygen's C(-s)), the subject of the certificate and the name in the links.
@@ -225,6 +231,7 @@ certificate_issuer:
 
 import os
 import socket
+import stat
 import time
 
 from ansible.module_utils.basic import AnsibleModule
@@ -244,6 +251,7 @@ def main() -> None:
     module = AnsibleModule(
         argument_spec=dict(
             keysdir=dict(type="path", required=True),
+            keysdir_mode=dict(type="str", no_log=False),
             host=dict(type="str"),
             group=dict(type="str", aliases=["trust_group", "issuer"]),
             owner=dict(type="str"),
@@ -283,6 +291,18 @@ def main() -> None:
     keysdir = params["keysdir"]
     if os.path.exists(keysdir) and not os.path.isdir(keysdir):
         module.fail_json(msg="keysdir %s exists and is not a directory" % keysdir)
+    keysdir_mode = None
+    if params["keysdir_mode"] is not None:
+        try:
+            keysdir_mode = int(params["keysdir_mode"], 8)
+        except ValueError:
+            keysdir_mode = -1
+        if not 0 <= keysdir_mode <= 0o7777:
+            module.fail_json(msg="keysdir_mode must be an octal string such as 0700, not %r" % params["keysdir_mode"])
+        params["keysdir_mode"] = keysdir_mode
+    # The directory's own mode, put back when it differs (the roles' separate `file` task did this before).
+    mode_before = stat.S_IMODE(os.stat(keysdir).st_mode) if os.path.isdir(keysdir) else None
+    mode_changed = keysdir_mode is not None and mode_before is not None and mode_before != keysdir_mode
 
     backend = KeygenBackend(params, time.time())
     try:
@@ -293,7 +313,9 @@ def main() -> None:
                          % (to_native(exc), " and previous_password" if params["previous_password"] else ""))
     if backend.plan.failures:
         module.fail_json(msg="; ".join(backend.plan.failures), actions=backend.plan.actions)
-    changed = reencrypt or regenerate
+    changed = reencrypt or regenerate or mode_changed
+    if mode_changed and not module.check_mode:
+        os.chmod(keysdir, keysdir_mode)
     if changed and not module.check_mode:
         try:
             backend.reencrypt()
@@ -304,6 +326,9 @@ def main() -> None:
             module.fail_json(msg="key generation in %s failed: %s" % (keysdir, to_native(exc)),
                              actions=backend.plan.actions)
     result = backend.dump(module.check_mode)
+    if mode_changed:
+        result["diff"]["before"]["(keysdir mode)"] = "%04o" % (mode_before or 0)
+        result["diff"]["after"]["(keysdir mode)"] = "%04o" % keysdir_mode
     for path in result["files"]:
         if os.path.exists(path):
             file_args = module.load_file_common_arguments(dict(params, group=params["file_group"]), path=path)

@@ -11,7 +11,7 @@ import pytest
 import yaml
 from plugins_harness import ROOT, VENV_BIN, Ansible
 
-MODULES = ("ntp_keygen", "ntp_identity_export", "ntp_key_install", "ntp_autokey_status")
+MODULES = ("ntp_keygen", "ntp_identity_export", "ntp_key_install", "ntp_autokey_status", "ntp_files")
 
 
 def test_galaxy_and_runtime_metadata():

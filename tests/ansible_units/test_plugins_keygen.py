@@ -172,3 +172,20 @@ def test_keygen_adopts_a_reference_ntp_keygen_key_set(ansible, vectors, tmp_path
     assert matching.result["certificate_subject"] == "alice" and matching.result["filestamp"] == 4004323481
     assert stronger.changed and stronger.result["actions"] == {"host": "replace", "cert": "renew", "iff": "keep"}
     assert "512 bits" in stronger.result["reasons"]["host"]
+
+
+def test_keygen_makes_and_keeps_the_keys_directory_mode(ansible, tmp_path):
+    """keysdir_mode: the roles' keys directory (0700) comes from the key generation itself, and is put back."""
+    keysdir = tmp_path / "deep" / "keys"
+    args = {"keysdir": str(keysdir), "keysdir_mode": "0700", "host": "carol", "password": PASSWORD, "modulus": 1024}
+    first, again = ansible.play([{"autokey.ntp.ntp_keygen": args}, {"autokey.ntp.ntp_keygen": args}])
+    assert first.changed and not first.failed, first.output
+    assert stat.S_IMODE(keysdir.stat().st_mode) == 0o700
+    assert not again.changed, again.output
+    keysdir.chmod(0o755)
+    checked, fixed, bad = ansible.play([{"autokey.ntp.ntp_keygen": args, "check_mode": True, "diff": True},
+                                        {"autokey.ntp.ntp_keygen": args},
+                                        {"autokey.ntp.ntp_keygen": dict(args, keysdir_mode="rwx")}])
+    assert checked.changed and checked.result["diff"]["after"]["(keysdir mode)"] == "0700", checked.output
+    assert fixed.changed and stat.S_IMODE(keysdir.stat().st_mode) == 0o700
+    assert bad.failed and "keysdir_mode must be an octal string" in bad.msg

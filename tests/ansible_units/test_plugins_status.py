@@ -94,14 +94,20 @@ def test_status_waits_for_full_flags_and_decodes_them(ansible, daemons):
 
 @pytest.mark.slow
 def test_status_names_the_missing_scheme_and_unknown_servers(ansible, daemons):
-    settled, wrong, absent = ansible.play([
+    settled, wrong, by_scheme, wrong_scheme, absent = ansible.play([
         {"autokey.ntp.ntp_autokey_status": {"host": daemons["bob"], "timeout": 30}},
         {"autokey.ntp.ntp_autokey_status": {"host": daemons["bob"], "expect_flags": "0x87f41"}},
+        {"autokey.ntp.ntp_autokey_status": {"host": daemons["bob"], "scheme": "iff"}},
+        {"autokey.ntp.ntp_autokey_status": {"host": daemons["bob"], "scheme": "gq"}},
         {"autokey.ntp.ntp_autokey_status": {"host": daemons["bob"], "associations": ["127.0.0.99"]}},
     ])
     assert not settled.failed, settled.output
     assert wrong.failed and wrong.result["ok"] is False
     assert "server does not use the GQ identity scheme (it uses IFF): GQ 0x40 missing" in wrong.msg
+    # scheme: the full flags come from ntpd_py's table (flags.full_flags), the verify play's only source
+    assert not by_scheme.failed and by_scheme.result["expect_flags"] == "0x87f21", by_scheme.output
+    assert wrong_scheme.failed and wrong_scheme.result["expect_flags"] == "0x87f41"
+    assert "server does not use the GQ identity scheme (it uses IFF): GQ 0x40 missing" in wrong_scheme.msg
     assert absent.failed and "no association with 127.0.0.99" in absent.msg
 
 

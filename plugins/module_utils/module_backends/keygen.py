@@ -274,7 +274,10 @@ class KeygenBackend:
     def generate(self) -> None:
         """ntpd_py's ntp-keygen API, called as ntp-keygen would be for what the plan writes."""
         if self.made_keysdir:
-            os.makedirs(self.keysdir, 0o755)
+            mode = self.params.get("keysdir_mode")
+            os.makedirs(self.keysdir, 0o755 if mode is None else mode)
+            if mode is not None:
+                os.chmod(self.keysdir, mode)  # makedirs' mode passes through the umask
         changes = self.plan.changes if self.plan else {}
         if not changes:
             return
