@@ -9,7 +9,8 @@ from __future__ import annotations
 from ..wire.packet import NtpPacket
 from .association import Association, MODE_BCLIENT, MODE_CLIENT
 from .authenticator import AuthResult
-from .state import Address, BROADCAST_DELAY_LIMIT, NTP_MINPOLL, Outgoing
+from .events import DatagramToSend
+from .state import Address, BROADCAST_DELAY_LIMIT, NTP_MINPOLL
 
 
 class BroadcastClient:
@@ -17,7 +18,7 @@ class BroadcastClient:
 
     def _start_broadcast_volley(self, pkt: NtpPacket, data: bytes, src: Address, dst: str | None,
                                 verdict: AuthResult, session: bool, now: float,
-                                interface: str | None = None) -> list[Outgoing]:
+                                interface: str | None = None) -> list[DatagramToSend]:
         """As ntpd's AM_NEWBCL without `broadcastdelay`: a new broadcaster gets a client/server volley first
         (iburst, at the broadcaster's poll), which measures the delay and runs Autokey; the association
         listens to broadcasts only when it is done (`_end_broadcast_volley`)."""
