@@ -24,6 +24,7 @@ from ..autokey.errors import AutokeyError
 from ..autokey.local_host import ANY_GROUP, AutokeyHost, HostCredentials, IdentityKeys
 from ..autokey.leapfile import LeapFileError, LeapTable
 from ..autokey.leapfile import load as load_leap
+from ..engine.host import NtpHost
 from ..keys.files import KeyFileError
 from ..keys.store import SCHEMES, KeyStore
 
@@ -132,27 +133,25 @@ def _client_parameters(config, store: KeyStore, stats) -> MappingProxyType:
     return MappingProxyType(out)
 
 
-def attach(ntp_host, creds: HostCredentials, now: float) -> AutokeyAuth:
+def attach(ntp_host: NtpHost, creds: HostCredentials, now: float) -> AutokeyAuth:
     """Put Autokey, with the credentials the shell read, in front of `ntp_host`'s symmetric keys (called by
     the daemon when `crypto` is configured).
 
-    The engine is reached only through its public face: `record` for cryptostats lines, `associations` for
-    SIGHUP's restarts and the broadcaster's values; it pushes its synchronization through the
-    `Authenticator` hook."""
+    The engine is reached only through its public face: `record` for cryptostats lines, and its
+    `associations` (declared as engine.authenticator.AssociationSource) for SIGHUP's restarts and the
+    broadcaster's values; it pushes its synchronization through the `Authenticator` hook."""
     config = ntp_host.config
     try:
         host = AutokeyHost(creds, revoke_log2=config.revoke, stats=cryptostats(ntp_host))
     except AutokeyError as exc:
         raise AutokeySetupError(f"{_where(config)}{exc}") from None
-    auth = AutokeyAuth(host, ntp_host.symmetric, automax_log2=config.autokey,
-                       associations=lambda: list(ntp_host.associations.values()))
-    auth.last_now = now
+    auth = AutokeyAuth(host, ntp_host.symmetric, automax_log2=config.autokey, engine=ntp_host)
     auth.synchronized(ntp_host.sys.leap != 3, now)
     ntp_host.authenticator = auth
     return auth
 
 
-def cryptostats(ntp_host) -> Callable[[str, str], None]:
+def cryptostats(ntp_host: NtpHost) -> Callable[[str, str], None]:
     """A (source, line) writer of cryptostats records through the engine's public `record`."""
 
     def record(source: str, line: str) -> None:
@@ -161,12 +160,12 @@ def cryptostats(ntp_host) -> Callable[[str, str], None]:
     return record
 
 
-def attach_from_config(ntp_host, now: float) -> AutokeyAuth:
+def attach_from_config(ntp_host: NtpHost, now: float) -> AutokeyAuth:
     """Read the credentials `ntp_host.config` names and attach Autokey with them (start-up, tests, tools)."""
     return attach(ntp_host, credentials_from_config(ntp_host.config, cryptostats(ntp_host)), now)
 
 
-def reload_credentials(ntp_host, auth: AutokeyAuth, config) -> bool:
+def reload_credentials(ntp_host: NtpHost, auth: AutokeyAuth, config) -> bool:
     """SIGHUP: read the key files `config` names and offer them to `auth`, which applies them when the engine
     reloads (restarting only the exchanges whose keys changed).  A failure keeps the running keys and is
     written to cryptostats, naming the file."""
