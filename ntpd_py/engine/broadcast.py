@@ -23,7 +23,7 @@ class BroadcastClient:
         (iburst, at the broadcaster's poll), which measures the delay and runs Autokey; the association
         listens to broadcasts only when it is done (`_end_broadcast_volley`)."""
         poll = max(NTP_MINPOLL, min(10, pkt.poll))
-        ident = getattr(getattr(self.config, "crypto", None), "ident", None) if session else None  # sys_ident
+        ident = self.config.crypto.ident if session else None  # sys_ident
         assoc = self._mobilize(src, MODE_CLIENT, configured=False, version=pkt.version,
                                keyid=None if session else verdict.keyid, autokey=session, ident=ident,
                                dstadr=interface or dst, minpoll=poll, maxpoll=poll, iburst=True)

@@ -157,7 +157,7 @@ class NtpHost(ServerReplies, AssociationTable, PacketProcessing, BroadcastClient
                 self.log(f"{item.origin}: restrict {address}: only addresses and default are enforced, ignored")
                 continue
             flags = item.flags
-            if getattr(item, "ippeerlimit", None) is not None and item.ippeerlimit >= 0:
+            if item.ippeerlimit is not None and item.ippeerlimit >= 0:
                 flags = flags | {f"{IPPEERLIMIT_PREFIX}{item.ippeerlimit}"}
             table.add(address, item.mask, flags, str(item.origin))
         for local in self.local_addresses:  # ntpd never restricts its own interface addresses
