@@ -18,9 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TypeAlias
 
+from .state import Address
 from .status import PEER_EVENT_NAMES, SYSTEM_EVENT_NAMES
-
-Address = tuple[str, int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,5 +115,5 @@ class ClockPanic:
 Event: TypeAlias = LogLine | StatsRecord | PeerEvent | SystemEvent | ClockStepped | ClockPanic
 """Everything `next_event()` may return."""
 
-__all__ = ["Address", "ClockPanic", "ClockStepped", "DatagramToSend", "Event", "LogLine", "PeerEvent",
+__all__ = ["ClockPanic", "ClockStepped", "DatagramToSend", "Event", "LogLine", "PeerEvent",
            "StatsRecord", "SystemEvent"]
