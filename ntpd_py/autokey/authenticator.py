@@ -14,7 +14,8 @@ import weakref
 from typing import Any, Callable
 
 from ..wire.control_values import quoted
-from ..engine.authenticator import CRYPTO_NAK, Authenticator, AuthResult, SessionKeys, SymmetricKeyAuth, Verdict
+from ..engine.authenticator import (CRYPTO_NAK, AssociationSource, Authenticator, AuthResult, SessionKeys,
+                                    SymmetricKeyAuth, Verdict)
 from ..wire.extension import ExtensionError, ExtensionField, Opcode, decode_field
 from ..wire.packet import NtpPacket
 from .errors import AutokeyError, Xevnt
@@ -42,17 +43,17 @@ def _fields(packet: NtpPacket) -> list[ExtensionField]:
 
 
 class AutokeyAuth(Authenticator):
-    """Symmetric keys plus Autokey behind the engine's authentication hook."""
+    """Symmetric keys plus Autokey behind the engine's authentication hook.
+
+    `engine` is where the associations are (the `NtpHost` this authenticator serves, declared as
+    `AssociationSource`); without one, there are none (a server that only answers clients). The engine pushes
+    this host's synchronization through the `synchronized` hook."""
 
     def __init__(self, host: AutokeyHost, symmetric: SymmetricKeyAuth | None = None, *, automax_log2: int = 12,
-                 poll_log2: Callable[[Any], int] | None = None, synchronized: Callable[[], bool] | None = None,
-                 associations: Callable[[], list] | None = None) -> None:
+                 poll_log2: Callable[[Any], int] | None = None, engine: AssociationSource | None = None) -> None:
         self.host = host
-        self.synchronized_source = synchronized
         self._offered: HostCredentials | None = None  # read by the shell on SIGHUP, applied by reload()
-        self.associations = associations or (lambda: [])
-        self.last_now = 0.0
-        self.on_tick: Callable[[float], None] = lambda now: None
+        self.engine = engine
         self.exchange = Exchange(host)
         self.symmetric = symmetric or SymmetricKeyAuth()
         self.automax_log2 = automax_log2
@@ -96,7 +97,6 @@ class AutokeyAuth(Authenticator):
 
     def synchronized(self, synchronized: bool, now: float) -> None:
         """Engine hook (Authenticator): this host's synchronization, pushed when it may have changed."""
-        self.last_now = now
         if synchronized != self.host.synchronized:
             self.host.set_synchronized(synchronized, now)
 
@@ -133,15 +133,6 @@ class AutokeyAuth(Authenticator):
         current = self._due.get(assoc.assid)
         self._due[assoc.assid] = when if current is None else min(current, when)
 
-    def _tick(self, now: float) -> None:
-        """Follow the engine's synchronization state (when wired to one) and the clock for stats lines."""
-        self.last_now = now
-        self.on_tick(now)
-        if self.synchronized_source is not None:
-            synced = bool(self.synchronized_source())
-            if synced != self.host.synchronized:
-                self.host.set_synchronized(synced, now)
-
     @property
     def digest(self) -> str:
         return self.host.creds.digest
@@ -149,7 +140,6 @@ class AutokeyAuth(Authenticator):
     # --- incoming ------------------------------------------------------------------------------------
 
     def check(self, packet: NtpPacket, data: bytes, src, dst: str | None, assoc, now: float) -> AuthResult:
-        self._tick(now)
         if packet.keyid is None or packet.keyid <= NTP_MAXKEY:
             return self.symmetric.check(packet, data, src, dst, assoc, now)
         if not packet.mac:
@@ -279,11 +269,14 @@ class AutokeyAuth(Authenticator):
 
     def _broadcast_values(self, associd: int):
         """The signed autokey values of our broadcast association `associd` (ntpd's crypto_xmit for AUTO)."""
-        for assoc in self.associations():
-            peer = assoc.auth_state
-            if assoc.assid == associd and isinstance(peer, PeerAutokey) and peer.hmode == MODE_BROADCAST:
-                return peer.sndval
+        assoc = self.engine.associations.get(associd) if self.engine is not None else None
+        peer = assoc.auth_state if assoc is not None else None
+        if isinstance(peer, PeerAutokey) and peer.hmode == MODE_BROADCAST:
+            return peer.sndval
         return None
+
+    def _associations(self) -> list:
+        return list(self.engine.associations.values()) if self.engine is not None else []
 
     def _association_packet(self, packet: NtpPacket, remote: str, local: str, peer: PeerAutokey, now: float) -> AuthResult:
         if packet.stratum == 0 and packet.refid == b"RATE":
@@ -323,7 +316,6 @@ class AutokeyAuth(Authenticator):
     def request_tail(self, assoc, header: bytes, now: float) -> bytes:
         if not assoc.autokey:
             return self.symmetric.request_tail(assoc, header, now)
-        self._tick(now)
         local, remote = assoc.dstadr, assoc.srcadr[0]
         if local is None:
             return b""
@@ -354,7 +346,6 @@ class AutokeyAuth(Authenticator):
             return self.symmetric.reply_tail(request, verdict, src, dst, header, now)
         if verdict.verdict is not Verdict.OK or dst is None:
             return CRYPTO_NAK
-        self._tick(now)
         client = src[0]
         try:
             fields = _fields(request)
@@ -438,7 +429,7 @@ class AutokeyAuth(Authenticator):
         if creds is None:
             return
         try:
-            restarted = self.replace_credentials(creds, now, self.associations())
+            restarted = self.replace_credentials(creds, now, self._associations())
         except AutokeyError as exc:  # e.g. a certificate that does not carry the new key: keep the old keys
             self.host.stats("0.0.0.0", f"reload failed, keeping the running keys: {exc}")
             return

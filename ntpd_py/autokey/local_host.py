@@ -122,6 +122,7 @@ class AutokeyHost:
         self.private = PrivateValue(revoke_log2)
         self.synchronized = False
         self.tai_offset: int | None = None
+        self.certs: list[CertEntry] = []  # this host's and those received (load() keeps the received ones)
         self.load(creds)
 
     # --- setup -------------------------------------------------------------------------------------
@@ -150,9 +151,9 @@ class AutokeyHost:
         self.pubkey = Signed(der, 0, creds.host_fstamp)
         # loaded certificates carry only TRUST/PRIV (crypto_cert); VALID marks received ones (cert_install).
         # On reload, received certificates survive; one certifying our old key does not.
-        received = [e for e in getattr(self, "certs", []) if e.flags & CERT_VALID
+        received = [e for e in self.certs if e.flags & CERT_VALID
                     and (e.subject != self.hostname or e.cert.public_key.public_numbers() == pub.public_numbers())]
-        self.certs: list[CertEntry] = received + [CertEntry(cert, creds.cert_fstamp, cert.cert_flags)]
+        self.certs = received + [CertEntry(cert, creds.cert_fstamp, cert.cert_flags)]
         for extra, fstamp in creds.extra_certificates:
             self.certs.append(CertEntry(extra, fstamp, extra.cert_flags))
         self.host_entry = self.certs[len(received)]

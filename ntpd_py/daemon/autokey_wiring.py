@@ -24,6 +24,8 @@ from ..autokey.errors import AutokeyError
 from ..autokey.local_host import ANY_GROUP, AutokeyHost, HostCredentials, IdentityKeys
 from ..autokey.leapfile import LeapFileError, LeapTable
 from ..autokey.leapfile import load as load_leap
+from ..config.model import NtpConfig
+from ..engine.host import NtpHost
 from ..keys.files import KeyFileError
 from ..keys.store import SCHEMES, KeyStore
 
@@ -35,20 +37,20 @@ class AutokeySetupError(ValueError):
     """Autokey cannot start: the message names the file or configuration line."""
 
 
-def _where(config) -> str:
-    origin = getattr(config.crypto, "origin", None)
+def _where(config: NtpConfig) -> str:
+    origin = config.crypto.origin
     return f"{origin}: " if origin else ""
 
 
-def key_store(config) -> KeyStore:
+def key_store(config: NtpConfig) -> KeyStore:
     crypto = config.crypto
     overrides = {kind: getattr(crypto, kind) for kind in ("cert", "sign", "iffpar", "gqpar", "mvpar") if getattr(crypto, kind)}
     return KeyStore(Path(config.keysdir or DEFAULT_KEYSDIR), host=crypto.host, password=crypto.pw, group=crypto.ident,
                     overrides=overrides)
 
 
-def _leap_table(config, store: KeyStore) -> LeapTable | None:
-    candidates = [p for p in (config.crypto.leap, getattr(config, "leapfile", None)) if p]
+def _leap_table(config: NtpConfig, store: KeyStore) -> LeapTable | None:
+    candidates = [p for p in (config.crypto.leap, config.leapfile) if p]
     for path in candidates:
         full = Path(path) if Path(path).is_absolute() else store.keysdir / path
         return load_leap(full)
@@ -58,7 +60,7 @@ def _leap_table(config, store: KeyStore) -> LeapTable | None:
     return None
 
 
-def credentials_from_config(config, stats: Callable[[str, str], None] | None = None) -> HostCredentials:
+def credentials_from_config(config: NtpConfig, stats: Callable[[str, str], None] | None = None) -> HostCredentials:
     """crypto_setup(): load everything a host needs; errors name the file."""
     store = key_store(config)
     digest = (config.crypto.digest or "md5").lower()
@@ -85,7 +87,7 @@ def credentials_from_config(config, stats: Callable[[str, str], None] | None = N
                            digest=digest, ident=config.crypto.ident)
 
 
-def client_groups(config, store: KeyStore) -> dict[str, set[str]]:
+def client_groups(config: NtpConfig, store: KeyStore) -> dict[str, set[str]]:
     """Per scheme, the groups whose client parameters this host may need: those with a
     ``ntpkey_<scheme>par_<group>`` (or the older ``ntpkey_<scheme>_<group>``) in the keys directory, and
     every group ntp.conf names (`ident` of an association, `crypto ident`)."""
@@ -105,7 +107,7 @@ def client_groups(config, store: KeyStore) -> dict[str, set[str]]:
     return groups
 
 
-def _client_parameters(config, store: KeyStore, stats) -> MappingProxyType:
+def _client_parameters(config: NtpConfig, store: KeyStore, stats: Callable[[str, str], None] | None) -> MappingProxyType:
     """Every client identity parameter set this host may use, read now: (scheme, group) -> (params, fstamp).
 
     A file that exists but cannot be used is noted in cryptostats (naming it and why) and left out: the
@@ -132,27 +134,25 @@ def _client_parameters(config, store: KeyStore, stats) -> MappingProxyType:
     return MappingProxyType(out)
 
 
-def attach(ntp_host, creds: HostCredentials, now: float) -> AutokeyAuth:
+def attach(ntp_host: NtpHost, creds: HostCredentials, now: float) -> AutokeyAuth:
     """Put Autokey, with the credentials the shell read, in front of `ntp_host`'s symmetric keys (called by
     the daemon when `crypto` is configured).
 
-    The engine is reached only through its public face: `record` for cryptostats lines, `associations` for
-    SIGHUP's restarts and the broadcaster's values; it pushes its synchronization through the
-    `Authenticator` hook."""
+    The engine is reached only through its public face: `record` for cryptostats lines, and its
+    `associations` (declared as engine.authenticator.AssociationSource) for SIGHUP's restarts and the
+    broadcaster's values; it pushes its synchronization through the `Authenticator` hook."""
     config = ntp_host.config
     try:
         host = AutokeyHost(creds, revoke_log2=config.revoke, stats=cryptostats(ntp_host))
     except AutokeyError as exc:
         raise AutokeySetupError(f"{_where(config)}{exc}") from None
-    auth = AutokeyAuth(host, ntp_host.symmetric, automax_log2=config.autokey,
-                       associations=lambda: list(ntp_host.associations.values()))
-    auth.last_now = now
+    auth = AutokeyAuth(host, ntp_host.symmetric, automax_log2=config.autokey, engine=ntp_host)
     auth.synchronized(ntp_host.sys.leap != 3, now)
     ntp_host.authenticator = auth
     return auth
 
 
-def cryptostats(ntp_host) -> Callable[[str, str], None]:
+def cryptostats(ntp_host: NtpHost) -> Callable[[str, str], None]:
     """A (source, line) writer of cryptostats records through the engine's public `record`."""
 
     def record(source: str, line: str) -> None:
@@ -161,12 +161,12 @@ def cryptostats(ntp_host) -> Callable[[str, str], None]:
     return record
 
 
-def attach_from_config(ntp_host, now: float) -> AutokeyAuth:
+def attach_from_config(ntp_host: NtpHost, now: float) -> AutokeyAuth:
     """Read the credentials `ntp_host.config` names and attach Autokey with them (start-up, tests, tools)."""
     return attach(ntp_host, credentials_from_config(ntp_host.config, cryptostats(ntp_host)), now)
 
 
-def reload_credentials(ntp_host, auth: AutokeyAuth, config) -> bool:
+def reload_credentials(ntp_host: NtpHost, auth: AutokeyAuth, config: NtpConfig) -> bool:
     """SIGHUP: read the key files `config` names and offer them to `auth`, which applies them when the engine
     reloads (restarting only the exchanges whose keys changed).  A failure keeps the running keys and is
     written to cryptostats, naming the file."""

@@ -19,6 +19,7 @@ import struct
 import sys
 import time
 from collections.abc import Callable
+from typing import assert_never
 from pathlib import Path
 
 from ..symkeys.keyfile import KeyFileError, SymmetricKey, read_keys_file
@@ -28,7 +29,8 @@ from ..config.model import NtpConfig
 from ..control.responder import ControlResponder
 from ..control.view import HostControlView
 from ..engine.host import NtpHost
-from ..engine.state import Outgoing
+from ..engine.events import (ClockPanic, ClockStepped, DatagramToSend, LogLine, PeerEvent, StatsRecord,
+                             SystemEvent)
 from .autokey_wiring import attach_from_config as attach_autokey
 from .autokey_wiring import reload_credentials
 from .netif import system_addresses
@@ -456,7 +458,7 @@ class Daemon:
                 ("io_receive_errors", str(self.receive_errors)), ("io_interface_dropped", str(self.interface_dropped))]
 
     def process(self, data: bytes, addr, local: str | None, now: float,
-                interface: str | None = None) -> bytes | list[Outgoing]:
+                interface: str | None = None) -> bytes | list[DatagramToSend]:
         """One datagram through the core, for every endpoint: a quick reply's bytes (its transmit stamp read
         last), or the full path's answers; nothing after an internal error (counted and logged)."""
         try:
@@ -467,7 +469,7 @@ class Daemon:
         return reply if reply is not None else self.process_rest(data, addr, local, now, interface)
 
     def process_rest(self, data: bytes, addr, local: str | None, now: float,
-                     interface: str | None = None) -> bytes | list[Outgoing]:
+                     interface: str | None = None) -> bytes | list[DatagramToSend]:
         """`process` after the plain-request quick path said "not mine"."""
         try:
             host = self.host
@@ -488,25 +490,34 @@ class Daemon:
         if self.internal_errors <= 10 or self.internal_errors % 1000 == 0:
             self.log(f"internal error #{self.internal_errors} on {what}: {exc!r}")
 
-    def send(self, o: Outgoing) -> None:
+    def send(self, o: DatagramToSend) -> None:
         endpoint = self.endpoints.get(o.src or "") or next(iter(self.endpoints.values()))
         try:
             endpoint.sendto(o.data, o.dst, o.src)
         except OSError:
             self.send_errors += 1
 
-    def _flush_records(self) -> None:
-        for line in self.host.take_log():
-            self.log(line)
-        records = self.host.take_stats()
+    def _drain_events(self) -> None:
+        """Everything the core reported since the last drain (engine/events.py), each where ntpd writes it:
+        log lines to the log, records to their filegen files, peer and system events to both (report_event)."""
+        for event in self.host.events():
+            match event:
+                case StatsRecord(kind=kind, time=when, line=line):
+                    self._write_record(kind, when, line)
+                case PeerEvent() | SystemEvent():
+                    self.log(event.text)
+                    self._write_record("protostats", event.time, event.text)
+                case LogLine() | ClockStepped() | ClockPanic():
+                    self.log(event.text)
+                case _:
+                    assert_never(event)  # a new kind of event is given a place here first
+
+    def _write_record(self, kind: str, when: float, line: str) -> None:
         if self.log.debug >= DEBUG_RECORDS:
-            for name, _when, text in records:
-                self.log(f"{name} {text}")
-        if records and self.stats:
-            for name, when, text in records:
-                writer = self.stats.get(name)
-                if writer is not None:
-                    writer.write(when, f"{timestamp_fields(when)} {text}")
+            self.log(f"{kind} {line}")
+        writer = self.stats.get(kind)
+        if writer is not None:
+            writer.write(when, f"{timestamp_fields(when)} {line}")
 
     def _save_drift(self) -> None:
         """Hourly, with `enable ntp` only: the discipline's frequency to the driftfile."""
@@ -533,7 +544,7 @@ class Daemon:
         """After the datagrams read in one loop iteration: write their records, and bring the timer forward
         if they made something due sooner (an Autokey step, a symmetric peer's answer...)."""
         self._batch_pending = False
-        self._flush_records()
+        self._drain_events()
         self._arm_timer()
 
     def _arm_timer(self, *, fired: bool = False) -> None:
@@ -559,7 +570,7 @@ class Daemon:
                 self.send(o)
         except Exception as exc:  # keep the daemon alive; the next run tries again
             self.internal_error("timers", exc)
-        self._flush_records()
+        self._drain_events()
         if now >= self._next_sysstats:
             self._sysstats(now)
             self._save_drift()
@@ -578,7 +589,7 @@ class Daemon:
         if self.autokey is not None:  # the shell reads the key files; the engine's reload applies them
             reload_credentials(self.host, self.autokey, config)
         self.host.reload(config, keys, time.time())
-        self._flush_records()
+        self._drain_events()
         self._arm_timer()  # a reload may make steps due now (restarted Autokey exchanges)
 
     async def _open_sockets(self) -> None:
@@ -664,7 +675,7 @@ class Daemon:
                 self._timer.cancel()
             for endpoint in self.endpoints.values():
                 endpoint.close()
-            self._flush_records()
+            self._drain_events()
             self._save_drift()
             self.log("exiting on signal")
             self._remove_pidfile()

@@ -15,7 +15,7 @@ from typing import Any
 from ..clock.filter import ClockFilter
 from ..clock.select import SEL_REJECT
 from ..protocol import MODE_ACTIVE, MODE_BCLIENT, MODE_BROADCAST, MODE_CLIENT, MODE_PASSIVE, MODE_SERVER  # noqa: F401
-from .events import PST_AUTHENABLE, PST_AUTHENTIC, PST_BCAST, PST_CONFIG, PST_REACH, EventCounter
+from .status import PST_AUTHENABLE, PST_AUTHENTIC, PST_BCAST, PST_CONFIG, PST_REACH, EventCounter
 
 NTP_IBURST = 6
 NTP_BURST = 8

@@ -27,6 +27,10 @@ The engine never looks inside a MAC or an extension field itself. It asks an `Au
 * `peer_variables(assoc)` / `system_variables()`: extra (name, value) pairs for mode-6 READVAR
   (Autokey adds host, flags, signature, cert...), and `reload(now)` on SIGHUP.
 
+An authenticator that needs the engine's associations beyond the one a call names (Autokey's broadcaster,
+its SIGHUP restarts) is handed the engine as an `AssociationSource`: a read-only mapping by association ID,
+declared below, never a callback or a probe.
+
 Every method has a default in the `Authenticator` base below, so an implementation states only what it
 changes. `SymmetricKeyAuth` is the first implementation (keys file, `trustedkey`, `key N` on a server or
 peer line). Autokey (RFC 5906, ntpd_py/autokey/authenticator.py) derives from the same base, delegating key IDs up
@@ -92,6 +96,15 @@ class AssociationAuthView(Protocol):
     ident: str | None
     hpoll: int
     auth_state: Any
+
+
+class AssociationSource(Protocol):
+    """Where an authenticator finds the engine's associations (`NtpHost` is one), by association ID: a
+    broadcaster answers a client's AUTO request with the signed values of the broadcast association it
+    names, and SIGHUP restarts the exchanges whose keys changed. Read only: associations are the engine's."""
+
+    @property
+    def associations(self) -> Mapping[int, AssociationAuthView]: ...
 
 
 class Authenticator(Protocol):

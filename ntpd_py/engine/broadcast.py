@@ -9,7 +9,8 @@ from __future__ import annotations
 from ..wire.packet import NtpPacket
 from .association import Association, MODE_BCLIENT, MODE_CLIENT
 from .authenticator import AuthResult
-from .state import Address, BROADCAST_DELAY_LIMIT, NTP_MINPOLL, Outgoing
+from .events import DatagramToSend
+from .state import Address, BROADCAST_DELAY_LIMIT, NTP_MINPOLL
 
 
 class BroadcastClient:
@@ -17,12 +18,12 @@ class BroadcastClient:
 
     def _start_broadcast_volley(self, pkt: NtpPacket, data: bytes, src: Address, dst: str | None,
                                 verdict: AuthResult, session: bool, now: float,
-                                interface: str | None = None) -> list[Outgoing]:
+                                interface: str | None = None) -> list[DatagramToSend]:
         """As ntpd's AM_NEWBCL without `broadcastdelay`: a new broadcaster gets a client/server volley first
         (iburst, at the broadcaster's poll), which measures the delay and runs Autokey; the association
         listens to broadcasts only when it is done (`_end_broadcast_volley`)."""
         poll = max(NTP_MINPOLL, min(10, pkt.poll))
-        ident = getattr(getattr(self.config, "crypto", None), "ident", None) if session else None  # sys_ident
+        ident = self.config.crypto.ident if session else None  # sys_ident
         assoc = self._mobilize(src, MODE_CLIENT, configured=False, version=pkt.version,
                                keyid=None if session else verdict.keyid, autokey=session, ident=ident,
                                dstadr=interface or dst, minpoll=poll, maxpoll=poll, iburst=True)

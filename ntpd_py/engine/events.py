@@ -1,57 +1,119 @@
-"""Event codes and status words as ntpd's ntp_control.c builds them (RFC 9327 sections 4-5).
+"""What the engine hands back to its shell, as typed values (aioquic's quic/events.py is the model).
 
-System status word: leap(2) | clock source(6) | event count(4) | last event(4).
-Peer status word: status bits(5) | selection(3) | event count(4) | last event(4).
-A repeat of the last event resets the count to 1; a count of 15 stops recording (ntpd's report_event).
+Two channels, as aioquic has:
+
+* datagrams: `receive_datagram` and `handle_timers` return the `DatagramToSend`s they caused, at once, because
+  the shell must send each from the socket its request came in on (the quick paths, `quick_reply` and
+  `quick_mac_reply`, return bare reply bytes for the same reason, and faster);
+* everything else is queued and drained with `NtpHost.next_event()` (one at a time, None when empty) or
+  `NtpHost.events()` (all pending): log lines, statistics records, ntpd's peer and system events, clock steps.
+
+Each event is a frozen dataclass; those that ntpd writes as a line carry it in `text`, exactly as ntpd 4.2.8
+words it. Where a line goes is the shell's business (daemon/main.py `Daemon._drain_events`): the log, the
+filegen files of daemon/stats.py.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypeAlias
 
-# system events (EVNT_*)
-EVNT_UNSPEC, EVNT_NSET, EVNT_FSET, EVNT_SPIK, EVNT_FREQ, EVNT_SYNC, EVNT_SYSRESTART, EVNT_SYSFAULT = range(8)
-EVNT_NOPEER, EVNT_ARMED, EVNT_DISARMED, EVNT_LEAP, EVNT_CLOCKRESET, EVNT_KERN, EVNT_TAI, EVNT_LEAPVAL = range(8, 16)
-SYSTEM_EVENT_NAMES = ("unspecified", "freq_not_set", "freq_set", "spike_detect", "freq_mode", "clock_sync",
-                      "restart", "panic_stop", "no_system_peer", "leap_armed", "leap_disarmed", "leap_event",
-                      "clock_step", "kern", "TAI...", "stale leapsecond values")
-
-# peer events (PEVNT_*)
-PEVNT_MOBIL, PEVNT_DEMOBIL, PEVNT_UNREACH, PEVNT_REACH, PEVNT_RESTART, PEVNT_REPLY, PEVNT_RATE = range(1, 8)
-PEVNT_DENY, PEVNT_ARMED, PEVNT_NEWPEER, PEVNT_CLOCK, PEVNT_AUTH, PEVNT_POPCORN = range(8, 14)
-PEER_EVENT_NAMES = ("", "mobilize", "demobilize", "unreachable", "reachable", "restart", "no_reply",
-                    "rate_exceeded", "access_denied", "leap_armed", "sys_peer", "clock_event", "bad_auth",
-                    "popcorn", "interleave_mode", "interleave_error")
-
-# clock source in the system status word (CTL_SST_TS_*)
-SST_UNSPEC, SST_ATOM, SST_LF, SST_HF, SST_UHF, SST_LOCAL, SST_NTP, SST_UDPTIME = range(8)
-
-# peer status bits (CTL_PST_*), high byte
-PST_CONFIG, PST_AUTHENABLE, PST_AUTHENTIC, PST_REACH, PST_BCAST = 0x80, 0x40, 0x20, 0x10, 0x08
-MAX_EVENTS = 15
+from .state import Address
+from .status import PEER_EVENT_NAMES, SYSTEM_EVENT_NAMES
 
 
-@dataclass
-class EventCounter:
-    """The (count, last) pair of one status word."""
+@dataclass(frozen=True, slots=True)
+class DatagramToSend:
+    """A datagram to send: payload, destination (ip, port) and the local address to send it from (None: the
+    address the datagram that caused it came to, or the kernel's choice)."""
 
-    count: int = 0
-    last: int = 0
-
-    def report(self, code: int) -> bool:
-        """Record an event; False when it was discarded because the count is full."""
-        if self.last == code:
-            self.count = 0
-        if self.count >= MAX_EVENTS:
-            return False
-        self.last = code
-        self.count += 1
-        return True
+    data: bytes
+    dst: Address
+    src: str | None = None
 
 
-def system_status(leap: int, source: int, events: EventCounter) -> int:
-    return ((leap & 3) << 14) | ((source & 0x3F) << 8) | ((events.count & 0xF) << 4) | (events.last & 0xF)
+@dataclass(frozen=True, slots=True)
+class LogLine:
+    """A line for the daemon's log (ntpd's msyslog): configuration notes, kisses, orphan mode, summaries..."""
+
+    text: str
 
 
-def peer_status(bits: int, selection: int, events: EventCounter) -> int:
-    return ((bits | (selection & 7)) << 8) | ((events.count & 0xF) << 4) | (events.last & 0xF)
+@dataclass(frozen=True, slots=True)
+class StatsRecord:
+    """A line for filegen `kind` (peerstats, loopstats, cryptostats...), without its MJD/seconds prefix;
+    `time` is the engine's time when it was made (the prefix is written from it)."""
+
+    kind: str
+    time: float
+    line: str
+
+
+@dataclass(frozen=True, slots=True)
+class PeerEvent:
+    """ntpd's report_event for an association (PEVNT_* of engine/status.py): logged and written to protostats.
+    `status` is the association's peer status word after the event."""
+
+    time: float
+    address: str
+    assid: int
+    code: int
+    status: int
+
+    @property
+    def name(self) -> str:
+        return PEER_EVENT_NAMES[self.code]
+
+    @property
+    def text(self) -> str:
+        return f"{self.address} {self.status:04x} {self.code | 0x80:02x} {self.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class SystemEvent:
+    """ntpd's report_event for the host itself (EVNT_*): logged and written to protostats. `status` is the
+    system status word after the event."""
+
+    time: float
+    code: int
+    status: int
+
+    @property
+    def name(self) -> str:
+        return SYSTEM_EVENT_NAMES[self.code]
+
+    @property
+    def text(self) -> str:
+        return f"0.0.0.0 {self.status:04x} {self.code:02x} {self.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class ClockStepped:
+    """The discipline stepped the clock by `offset` seconds (only with `enable ntp`; the clock itself is the
+    `ClockAdjuster` the shell handed in, so this is a report, not a request)."""
+
+    time: float
+    offset: float
+
+    @property
+    def text(self) -> str:
+        return f"clock discipline: step for offset {self.offset:+.6f} s"
+
+
+@dataclass(frozen=True, slots=True)
+class ClockPanic:
+    """An offset beyond the panic threshold (1000 s): the discipline left the clock alone (ntpd would exit)."""
+
+    time: float
+    offset: float
+
+    @property
+    def text(self) -> str:
+        return f"clock discipline: panic for offset {self.offset:+.6f} s"
+
+
+Event: TypeAlias = LogLine | StatsRecord | PeerEvent | SystemEvent | ClockStepped | ClockPanic
+"""Everything `next_event()` may return."""
+
+__all__ = ["ClockPanic", "ClockStepped", "DatagramToSend", "Event", "LogLine", "PeerEvent",
+           "StatsRecord", "SystemEvent"]

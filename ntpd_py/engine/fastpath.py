@@ -2,7 +2,7 @@
 verified and answered without decoding the packet into objects.
 
 The full path (NtpHost.receive_datagram -> decode -> authenticator -> _serve) costs about 19 us per MAC'd
-request; most of it is object construction (NtpPacket, AuthResult, Outgoing) and per-call hasher lookups.
+request; most of it is object construction (NtpPacket, AuthResult, DatagramToSend) and per-call hasher lookups.
 This path takes only the common case and hands back None for everything else, so the full path still
 decides every unusual one (a bad MAC, an unknown or untrusted key, crypto-NAKs, rate limiting, KoDs):
 

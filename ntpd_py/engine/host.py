@@ -1,10 +1,11 @@
-"""The sans-IO NTP host: bytes and a time in, bytes and log lines out.
+"""The sans-IO NTP host: bytes and a time in, datagrams and typed events out (aioquic's shape).
 
     host = NtpHost(config, now=t0, authenticator=..., control_handler=..., local_addresses=["127.0.0.5"])
-    out = host.receive_datagram(data, src=("127.0.0.9", 123), dst="127.0.0.5", now=t)   # -> [Outgoing]
-    out = host.handle_timers(now=t)                                                        # -> [Outgoing]
+    out = host.receive_datagram(data, src=("127.0.0.9", 123), dst="127.0.0.5", now=t)   # -> [DatagramToSend]
+    out = host.handle_timers(now=t)                                                        # -> [DatagramToSend]
     host.next_timer()                                                                      # when to call again
-    host.take_log(); host.take_stats()                                                     # lines for the shell
+    while (event := host.next_event()) is not None: ...                                    # LogLine, StatsRecord,
+                                                                                           # PeerEvent... (events.py)
 
 It answers client requests (mode 3) from a precomputed reply template, runs client, symmetric and
 broadcast associations through the clock filter and the selection algorithms, enforces `restrict`, and
@@ -20,6 +21,7 @@ timer.py (ntp_timer.c, peer_xmit), local_clock.py (refclock_local.c); state.py h
 from __future__ import annotations
 
 import random
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 
 from ..clock.discipline import ClockAdjuster, ClockDiscipline, NullClock
@@ -29,14 +31,15 @@ from ..symkeys.keyfile import SymmetricKey
 from ..wire.packet import HEADER_LEN, PacketError, decode, refid_from_text
 from .association import Association, MODE_ACTIVE, MODE_BROADCAST, MODE_CLIENT
 from .authenticator import Authenticator, SymmetricKeyAuth
-from .events import EVNT_SYSRESTART, PEER_EVENT_NAMES, SYSTEM_EVENT_NAMES, peer_status, system_status
+from .events import ClockPanic, ClockStepped, DatagramToSend, Event, LogLine, PeerEvent, StatsRecord, SystemEvent
+from .status import EVNT_SYSRESTART, PEER_EVENT_NAMES, peer_status, system_status
 from .fastpath import quick_mac_reply
 from .loglimit import LogLimiter
 from .mru import MruTable, restrict_bits
 from .pacing import ServerPacer
 from .restrict import DEFAULT_AVERAGE, DEFAULT_MINIMUM, DEFAULT_MONITOR, Limit, RestrictTable
 from .state import (Address, COUNTER_NAMES, ControlHandler, DEFAULT_BROADCASTDELAY, DEFAULT_ORPHANWAIT,
-                    IPPEERLIMIT_PREFIX, LOCAL_CLOCK_PREFIX, MINDISPERSE, NTP_MINPOLL, Outgoing, PACKET_EVENTS,
+                    IPPEERLIMIT_PREFIX, LOCAL_CLOCK_PREFIX, MINDISPERSE, NTP_MINPOLL, PACKET_EVENTS,
                     STRATUM_UNSPEC, SystemState, is_ip)
 from .broadcast import BroadcastClient
 from .local_clock import LocalRefclock
@@ -76,9 +79,8 @@ class NtpHost(ServerReplies, AssociationTable, PacketProcessing, BroadcastClient
         self.associations: dict[int, Association] = {}
         self._by_address: dict[Address, Association] = {}
         self._next_assid = self.rng.randint(1000, 60000)
-        self._log: list[str] = []
+        self._events: deque[Event] = deque()  # drained by the shell with next_event() / events()
         self.log_limiter = LogLimiter()  # lines caused by (possibly spoofed) packets: a few a minute per kind
-        self._stats: list[tuple[str, float, str]] = []
         self.discipline_enabled = config.discipline
         self.clock: ClockAdjuster = clock if clock is not None and self.discipline_enabled else NullClock()
         self.discipline = ClockDiscipline(self.clock)
@@ -155,7 +157,7 @@ class NtpHost(ServerReplies, AssociationTable, PacketProcessing, BroadcastClient
                 self.log(f"{item.origin}: restrict {address}: only addresses and default are enforced, ignored")
                 continue
             flags = item.flags
-            if getattr(item, "ippeerlimit", None) is not None and item.ippeerlimit >= 0:
+            if item.ippeerlimit is not None and item.ippeerlimit >= 0:
                 flags = flags | {f"{IPPEERLIMIT_PREFIX}{item.ippeerlimit}"}
             table.add(address, item.mask, flags, str(item.origin))
         for local in self.local_addresses:  # ntpd never restricts its own interface addresses
@@ -178,29 +180,30 @@ class NtpHost(ServerReplies, AssociationTable, PacketProcessing, BroadcastClient
 
     # ------------------------------------------------------------------ associations
     # ------------------------------------------------------------------ events and records
+    def next_event(self) -> Event | None:
+        """The oldest event not yet taken (events.py), None when there is none: the shell drains them after
+        every timer run and every batch of datagrams."""
+        return self._events.popleft() if self._events else None
+
+    def events(self) -> list[Event]:
+        """Every pending event, oldest first (next_event() until None)."""
+        out = list(self._events)
+        self._events.clear()
+        return out
+
     def log(self, line: str) -> None:
-        self._log.append(line)
+        """A line for the daemon's log (a `LogLine` event)."""
+        self._events.append(LogLine(line))
 
     def record(self, kind: str, line: str) -> None:
         """A statistics line for filegen `kind` (cryptostats, protostats...), stamped with the engine's time."""
-        self._stats.append((kind, self._now, line))
-
-    def take_log(self) -> list[str]:
-        out, self._log = self._log, []
-        return out
-
-    def take_stats(self) -> list[tuple[str, float, str]]:
-        """(filegen name, time, line without the MJD/seconds prefix) records for daemon/stats.py."""
-        out, self._stats = self._stats, []
-        return out
+        self._events.append(StatsRecord(kind, self._now, line))
 
     def _peer_event(self, assoc: Association, code: int) -> None:
         if assoc.events.report(code):
-            line = f"{assoc.srcadr[0]} {self.peer_status_word(assoc):04x} {code | 0x80:02x} {PEER_EVENT_NAMES[code]}"
             if code in PACKET_EVENTS and not self._log_allowed(PEER_EVENT_NAMES[code]):
-                return  # counted (assoc.bad_auth, ss_badauth...), not written: strangers cannot fill the disk
-            self.log(line)
-            self.record("protostats", line)
+                return  # counted (assoc.bad_auth, ss_badauth...), not reported: strangers cannot fill the disk
+            self._events.append(PeerEvent(self._now, assoc.srcadr[0], assoc.assid, code, self.peer_status_word(assoc)))
 
     def _log_allowed(self, kind: str) -> bool:
         """Rate-limit a line that a packet caused (engine/loglimit.py); summaries owed go out first."""
@@ -212,9 +215,14 @@ class NtpHost(ServerReplies, AssociationTable, PacketProcessing, BroadcastClient
 
     def _sys_event(self, code: int) -> None:
         if self.sys.events.report(code):
-            line = f"0.0.0.0 {self.system_status_word():04x} {code:02x} {SYSTEM_EVENT_NAMES[code]}"
-            self.log(line)
-            self.record("protostats", line)
+            self._events.append(SystemEvent(self._now, code, self.system_status_word()))
+
+    def _clock_action(self, action: str, offset: float) -> None:
+        """The discipline's step or panic (clock/discipline.py), reported; a slew shows in loopstats only."""
+        if action == "step":
+            self._events.append(ClockStepped(self._now, offset))
+        elif action == "panic":
+            self._events.append(ClockPanic(self._now, offset))
 
     def system_status_word(self) -> int:
         return system_status(self.sys.leap, self.sys.source, self.sys.events)
@@ -223,13 +231,13 @@ class NtpHost(ServerReplies, AssociationTable, PacketProcessing, BroadcastClient
         return peer_status(assoc.status_bits(), assoc.selection, assoc.events)
 
     # ------------------------------------------------------------------ receive path
-    def _drop(self, reason: str) -> list[Outgoing]:
+    def _drop(self, reason: str) -> list[DatagramToSend]:
         self.malformed[reason] = self.malformed.get(reason, 0) + 1
         self.counters["badformat"] += 1
         return []
 
     def receive_datagram(self, data: bytes, src: Address, dst: str | None, now: float, *,
-                         interface: str | None = None) -> list[Outgoing]:
+                         interface: str | None = None) -> list[DatagramToSend]:
         """Handle one datagram that arrived at local address `dst` from `src` at `now`. For a datagram to a
         broadcast address, `dst` is that address (a broadcast's session key uses it) and `interface` the
         address of the interface it came in on (ntpd's rbufp->dstadr): a broadcast client's volley leaves from it."""
@@ -261,7 +269,7 @@ class NtpHost(ServerReplies, AssociationTable, PacketProcessing, BroadcastClient
                 if self._log_allowed("control request failed"):
                     self.log(f"control request from {src[0]} failed: {exc!r}")
                 return []
-            return [Outgoing(r, src, dst) for r in replies]
+            return [DatagramToSend(r, src, dst) for r in replies]
         if mode == 7:
             counters["mode7"] += 1
             return []
@@ -304,4 +312,4 @@ class NtpHost(ServerReplies, AssociationTable, PacketProcessing, BroadcastClient
     # ------------------------------------------------------------------ timers
 
 
-__all__ = ["NtpHost", "Outgoing", "SystemState", "COUNTER_NAMES"]
+__all__ = ["NtpHost", "DatagramToSend", "SystemState", "COUNTER_NAMES"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 from ..clock.filter import NTP_SHIFT
 from ..ntptime import to_ntp64
 from .association import Association, MODE_SERVER
-from .events import PEVNT_REACH
+from .status import PEVNT_REACH
 from .state import LEAP_NOWARNING
 
 

@@ -10,8 +10,9 @@ import ipaddress
 from ..wire.packet import NtpPacket
 from .association import Association, MODE_ACTIVE, MODE_BCLIENT, MODE_BROADCAST, MODE_PASSIVE
 from .authenticator import Verdict
-from .events import PEVNT_DEMOBIL, PEVNT_MOBIL
-from .state import ASSOCIATION_MAX, Address, EPHEMERAL_MAX, IPPEERLIMIT_PREFIX, Outgoing, is_ip
+from .status import PEVNT_DEMOBIL, PEVNT_MOBIL
+from .events import DatagramToSend
+from .state import ASSOCIATION_MAX, Address, EPHEMERAL_MAX, IPPEERLIMIT_PREFIX, is_ip
 
 
 class AssociationTable:
@@ -64,7 +65,7 @@ class AssociationTable:
         return self.local_addresses[0]
 
     def _new_ephemeral(self, pkt: NtpPacket, data: bytes, src: Address, dst: str | None, flags: frozenset[str],
-                       now: float, interface: str | None = None) -> list[Outgoing]:
+                       now: float, interface: str | None = None) -> list[DatagramToSend]:
         """ntpd's AM_NEWPASS / AM_NEWBCL: may this symmetric-active or broadcast packet make an association?
 
         Every cheap refusal comes before the MAC is computed, and nothing here signs: a stranger's packet

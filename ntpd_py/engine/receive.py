@@ -13,15 +13,16 @@ from .association import (BURST_INTERVAL, MODE_ACTIVE, MODE_BCLIENT, MODE_BROADC
                           MODE_SERVER, NTP_IBURST, TEST_AUTH, TEST_AUTOKEY, TEST_BOGUS, TEST_DUPLICATE, TEST_INVALID,
                           TEST_UNSYNC, Association)
 from .authenticator import AuthResult, Verdict
-from .events import PEVNT_AUTH, PEVNT_DENY, PEVNT_RATE, PEVNT_REACH
-from .state import Address, LEAP_NOTINSYNC, Outgoing, STRATUM_UNSPEC
+from .status import PEVNT_AUTH, PEVNT_DENY, PEVNT_RATE, PEVNT_REACH
+from .events import DatagramToSend
+from .state import Address, LEAP_NOTINSYNC, STRATUM_UNSPEC
 
 
 class PacketProcessing:
     """Mixed into `NtpHost`; no state of its own."""
 
     def _peer_packet(self, pkt: NtpPacket, data: bytes, src: Address, dst: str | None, flags: frozenset[str],
-                     now: float, interface: str | None = None) -> list[Outgoing]:
+                     now: float, interface: str | None = None) -> list[DatagramToSend]:
         assoc = self._by_address.get(src)
         mode = pkt.mode
         if assoc is None and mode == MODE_SERVER:  # a server answering from another port
@@ -49,7 +50,7 @@ class PacketProcessing:
         if due is not None and assoc.assid in self.associations:
             assoc.next_poll = min(assoc.next_poll, due)
 
-    def _process(self, assoc: Association, pkt: NtpPacket, verdict: AuthResult, now: float) -> list[Outgoing]:
+    def _process(self, assoc: Association, pkt: NtpPacket, verdict: AuthResult, now: float) -> list[DatagramToSend]:
         if verdict.verdict is Verdict.DECLINED:
             self.counters["declined"] += 1
             return []
@@ -109,7 +110,7 @@ class PacketProcessing:
             return self._passive_answer(assoc, now)
         return []
 
-    def _not_proven(self, assoc: Association, pkt: NtpPacket, now: float) -> list[Outgoing]:
+    def _not_proven(self, assoc: Association, pkt: NtpPacket, now: float) -> list[DatagramToSend]:
         """ntpd's TEST8 (\"not proventic\"): the packet's MAC verifies, but this Autokey association has not
         proven its server's identity (no PROV), so nothing in it reaches the clock: no sample, no reach bit,
         no header values. The exchange goes on (the authenticator consumed its extension fields).
@@ -162,7 +163,7 @@ class PacketProcessing:
             disp = 2.0**pkt.precision + precision + PHI * max(0.0, ntp_diff(t4, t1))
         self._sample(assoc, offset, delay, disp, now)
 
-    def _passive_answer(self, assoc: Association, now: float) -> list[Outgoing]:
+    def _passive_answer(self, assoc: Association, now: float) -> list[DatagramToSend]:
         """A passive association answers an active peer at once (at most once a second), so the active side's
         iburst gets its samples instead of waiting for our poll timer."""
         if assoc.hmode != MODE_PASSIVE or now - assoc.last_sent < 1.0:

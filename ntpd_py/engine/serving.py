@@ -12,7 +12,8 @@ from ..wire.packet import HEADER_LEN, NtpPacket
 from .association import MODE_SERVER
 from .authenticator import Verdict
 from .restrict import Limit
-from .state import Address, LEAP_NOTINSYNC, NOT_QUICK, Outgoing, REPLY_HEADER, REPLY_MID, STRATUM_UNSPEC
+from .events import DatagramToSend
+from .state import Address, LEAP_NOTINSYNC, NOT_QUICK, REPLY_HEADER, REPLY_MID, STRATUM_UNSPEC
 
 
 class ServerReplies:
@@ -52,7 +53,7 @@ class ServerReplies:
         self._leap_bits = (s.leap & 3) << 6
 
     def _rate_check(self, src: Address, dst: str | None, flags: frozenset[str], data: bytes,
-                    now: float) -> list[Outgoing] | None:
+                    now: float) -> list[DatagramToSend] | None:
         """None when the request may be served; otherwise what to send (a RATE KoD or nothing). As ntpd, the
         limiter itself spaces the KoDs (at most one per average headway), so a flood gets few kisses."""
         verdict = self.restrict.monitor(src[0], now)
@@ -68,10 +69,10 @@ class ServerReplies:
         poll = max(struct.unpack_from("!b", data, 2)[0], self.restrict.average)
         lvm = (LEAP_NOTINSYNC << 6) | (version << 3) | MODE_SERVER
         kod = struct.pack("!BBbb", lvm, 0, poll, self.sys.precision) + bytes(8) + b"RATE" + data[40:48] * 4
-        return [Outgoing(kod, src, dst)]
+        return [DatagramToSend(kod, src, dst)]
 
     def _serve_fast(self, data: bytes, src: Address, dst: str | None, flags: frozenset[str], now: float,
-                    version: int) -> list[Outgoing]:
+                    version: int) -> list[DatagramToSend]:
         """A plain 48-byte client request: the hot path, from the precomputed template."""
         if "notrust" in flags:
             self.counters["restricted"] += 1
@@ -79,7 +80,7 @@ class ServerReplies:
         limited = self._rate_check(src, dst, flags, data, now) if "limited" in flags else None
         if limited is not None:
             return limited
-        return [Outgoing(self._reply_header(data, version, now), src, dst)]
+        return [DatagramToSend(self._reply_header(data, version, now), src, dst)]
 
     def _reply_header(self, data: bytes, version: int, now: float) -> bytes:
         """A served request's 48-byte answer from the template; the request counts as processed. The receive
@@ -96,7 +97,7 @@ class ServerReplies:
                                  int((sent + NTP_UNIX_OFFSET) * FRAC) & STAMP_MASK)
 
     def _serve(self, pkt: NtpPacket, data: bytes, src: Address, dst: str | None, flags: frozenset[str],
-               now: float) -> list[Outgoing]:
+               now: float) -> list[DatagramToSend]:
         # as ntpd's receive(): the limiter comes before any digest or signature work, so a flood costs little
         limited = self._rate_check(src, dst, flags, data, now) if "limited" in flags else None
         if limited is not None:
@@ -115,4 +116,4 @@ class ServerReplies:
             return []
         header = self._reply_header(data, pkt.version, now)
         tail = self.authenticator.reply_tail(pkt, verdict, src, dst, header, now)
-        return [Outgoing(header + tail, src, dst)]
+        return [DatagramToSend(header + tail, src, dst)]

@@ -1,4 +1,5 @@
-"""What every part of the NTP host shares: the system variables, the datagrams it returns, ntpd's limits."""
+"""What every part of the NTP host shares: the system variables and ntpd's limits (what it hands back to the
+shell is in events.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .association import MODE_ACTIVE, MODE_CLIENT
-from .events import EventCounter, PEVNT_AUTH, PEVNT_DENY, PEVNT_RATE, SST_UNSPEC
+from .status import EventCounter, PEVNT_AUTH, PEVNT_DENY, PEVNT_RATE, SST_UNSPEC
 
 Address = tuple[str, int]
 ControlHandler = Callable[[bytes, Address, float], list[bytes]]
@@ -37,15 +38,6 @@ COUNTER_NAMES = ("received", "thisver", "oldver", "badversion", "badformat", "ba
 EPHEMERAL_MAX = 64
 ASSOCIATION_MAX = 65535  # association IDs are 16 bits, 0 excluded
 IPPEERLIMIT_PREFIX = "ippeerlimit="  # restrict entries carry their ippeerlimit among their flags
-
-
-@dataclass(slots=True)
-class Outgoing:
-    """A datagram to send: payload, destination (ip, port) and the local address to send it from."""
-
-    data: bytes
-    dst: Address
-    src: str | None = None
 
 
 @dataclass

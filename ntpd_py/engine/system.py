@@ -11,7 +11,7 @@ from ..clock.select import Candidate, SEL_SYSPEER, Selection, select
 from ..ntptime import to_ntp64
 from ..wire.packet import refid_from_ipv4
 from .association import Association, MODE_BROADCAST
-from .events import EVNT_NOPEER, PEVNT_NEWPEER, SST_LOCAL, SST_NTP, SST_UNSPEC
+from .status import EVNT_NOPEER, PEVNT_NEWPEER, SST_LOCAL, SST_NTP, SST_UNSPEC
 from .state import LEAP_NOTINSYNC, LEAP_NOWARNING, LOOPBACK_REFID, MINDISPERSE, NTP_MINPOLL, STRATUM_UNSPEC, is_ip
 
 
@@ -95,9 +95,7 @@ class ClockSelection:
             return
         self._adjust_poll(offset, jitter)
         if self.discipline_enabled:
-            action = self.discipline.update(offset, now, s.poll, sample_time=peer.filter.used_epoch)
-            if action in ("step", "panic"):
-                self.log(f"clock discipline: {action} for offset {offset:+.6f} s")
+            self._clock_action(self.discipline.update(offset, now, s.poll, sample_time=peer.filter.used_epoch), offset)
         # loopstats as ntpd's record_loop_stats: offset, frequency (PPM), jitter, wander (PPM), poll exponent
         self.record("loopstats", f"{offset:.9f} {self.discipline.frequency * 1e6:.3f} "
                                  f"{jitter:.9f} {self.discipline.wander * 1e6:.6f} {s.poll}")

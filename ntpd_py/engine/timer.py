@@ -10,9 +10,10 @@ from ..ntptime import to_ntp64
 from ..wire.packet import NtpPacket, encode_header
 from .association import (MODE_ACTIVE, MODE_BCLIENT, MODE_BROADCAST, MODE_PASSIVE, NTP_IBURST, NTP_UNREACH,
                           Association)
-from .events import PEVNT_UNREACH
+from .status import PEVNT_UNREACH
 from .pacing import ServerPacer
-from .state import LEAP_NOTINSYNC, Outgoing, PACED_MODES, STRATUM_UNSPEC
+from .events import DatagramToSend
+from .state import LEAP_NOTINSYNC, PACED_MODES, STRATUM_UNSPEC
 
 
 class Timers:
@@ -25,10 +26,10 @@ class Timers:
             times.append(self.orphan_at)
         return min(times, default=self._now + 60.0)
 
-    def handle_timers(self, now: float) -> list[Outgoing]:
+    def handle_timers(self, now: float) -> list[DatagramToSend]:
         """Poll every association that is due; returns the packets to send."""
         self._now = now
-        out: list[Outgoing] = []
+        out: list[DatagramToSend] = []
         for assoc in list(self.associations.values()):
             if assoc.next_poll > now:
                 continue
@@ -82,7 +83,7 @@ class Timers:
             pacer = self._pacers[assoc.srcadr] = ServerPacer()
         return pacer
 
-    def _transmit(self, assoc: Association, now: float) -> Outgoing | None:
+    def _transmit(self, assoc: Association, now: float) -> DatagramToSend | None:
         s = self.sys
         if assoc.hmode == MODE_BROADCAST and s.leap == LEAP_NOTINSYNC:
             return None
@@ -107,4 +108,4 @@ class Timers:
         del assoc.sent_stamps[:-4]
         assoc.sent += 1
         self.counters["sent"] += 1
-        return Outgoing(header + tail, assoc.srcadr, assoc.dstadr)
+        return DatagramToSend(header + tail, assoc.srcadr, assoc.dstadr)

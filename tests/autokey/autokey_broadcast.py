@@ -25,9 +25,7 @@ def autokey_host(conf: str, address: str, creds, stats: list[str]) -> NtpHost:
     assert not result.errors, result.diagnostics
     host = NtpHost(result.config, VECTOR_NOW, local_addresses=[address])
     auth = AutokeyAuth(AutokeyHost(creds, stats=lambda src, line: stats.append(f"{address} {src} {line}")),
-                       host.symmetric, automax_log2=result.config.autokey,
-                       synchronized=lambda: host.sys.leap != 3,
-                       associations=lambda: list(host.associations.values()))
+                       host.symmetric, automax_log2=result.config.autokey, engine=host)
     host.authenticator = auth
     return host
 

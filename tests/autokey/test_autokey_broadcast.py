@@ -30,7 +30,7 @@ def _listening(net: BroadcastNet):
 def listening(vectors):
     net, stats = make_net(vectors)
     net.run(40, until=lambda: _listening(net))
-    assert _listening(net), net.client.take_log()
+    assert _listening(net), net.client.events()
     return net, stats
 
 

@@ -2,7 +2,7 @@
 
 The in-memory pair of test_autokey_broadcast.py broadcasts to the client's own address, as the loopback daemon
 tests must; on a LAN the broadcast goes to 10.x.255 and arrives with that destination on an interface that has
-another address. Here packets leave from the source address each Outgoing names, as the kernel sends them
+another address. Here packets leave from the source address each DatagramToSend names, as the kernel sends them
 (IP_PKTINFO), and one sent from a broadcast address is refused, as the kernel refuses it (found against the
 reference ntpd: tests/interop_ref, broadcast cells)."""
 
@@ -79,10 +79,10 @@ def test_broadcast_client_volley_leaves_from_the_interface_address(vectors):
 
     net.run(60, listening)
     assoc = net.client_assoc()
-    assert assoc is not None, net.client.take_log()
+    assert assoc is not None, net.client.events()
     # the volley association answers from the interface (ntpd's rbufp->dstadr), never the broadcast address
     assert assoc.dstadr == CLIENT and net.refused == 0
-    assert listening(), (net.client.take_log(), net.stats[-10:])
+    assert listening(), (net.client.events(), net.stats[-10:])
     assert assoc.auth_state.crypto == IFF_FLAGS
 
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from ntpd_py.symkeys.keyfile import parse_keys
 from ntpd_py.clock.discipline import SimulatedClock
 from ntpd_py.config.parser import parse_text
+from ntpd_py.engine.events import Event, StatsRecord
 from ntpd_py.engine.host import NtpHost
 
 T0 = 1_800_000_000.0
@@ -19,6 +20,11 @@ def config(text: str):
     result = parse_text(text, "test.conf")
     assert not result.errors, result.diagnostics
     return result.config
+
+
+def log_lines(events: list[Event]) -> list[str]:
+    """The lines the daemon logs of these events (every event but a statistics record has one)."""
+    return [e.text for e in events if not isinstance(e, StatsRecord)]
 
 
 def make_host(text: str, address: str, now: float = T0, keys: str = KEYS_TEXT, **kw) -> NtpHost:

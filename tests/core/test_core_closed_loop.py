@@ -11,6 +11,7 @@ import pytest
 from core_sim import T0, SimNet, make_host
 
 from ntpd_py.clock.discipline import SimulatedClock
+from ntpd_py.engine.events import StatsRecord
 
 SERVER = "server 127.127.1.0\nfudge 127.127.1.0 stratum 3\n"
 CLIENT = "enable ntp\nserver 127.0.0.1 iburst minpoll 4 maxpoll 6\n"
@@ -27,10 +28,10 @@ def closed_loop(server_offset: float, clock_offset: float, frequency_error: floa
     while t < T0 + hours * 3600:
         net.run(t, 600, step=0.25)
         t += 600
-        for name, when, text in client.take_stats():
-            if name == "loopstats":
-                offset, ppm, _jitter, wander, _poll = text.split()
-                loop.append((when, float(offset), float(ppm), float(wander)))
+        for event in client.events():
+            if isinstance(event, StatsRecord) and event.kind == "loopstats":
+                offset, ppm, _jitter, wander, _poll = event.line.split()
+                loop.append((event.time, float(offset), float(ppm), float(wander)))
     return clock, client, loop
 
 

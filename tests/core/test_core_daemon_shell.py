@@ -33,11 +33,10 @@ def test_debug_level_one_echoes_the_log(tmp_path, capsys, level, echoed):
 
 
 @pytest.mark.parametrize("level, logged", [(0, False), (1, False), (2, True)])
-def test_debug_level_two_logs_statistics_records(tmp_path, monkeypatch, level, logged):
+def test_debug_level_two_logs_statistics_records(tmp_path, level, logged):
     daemon = daemon_main.Daemon(_conf(tmp_path), logfile=str(tmp_path / "log"), debug=level)
-    record = ("loopstats", time.time(), "0.000123000 -12.345 0.000010000 0.250000 6")
-    monkeypatch.setattr(daemon.host, "take_stats", lambda: [record])
-    daemon._flush_records()
+    daemon.host.record("loopstats", "0.000123000 -12.345 0.000010000 0.250000 6")
+    daemon._drain_events()
     daemon.log.close()
     assert ("loopstats 0.000123000 -12.345" in (tmp_path / "log").read_text()) is logged
 

@@ -42,7 +42,7 @@ def test_peer_variable_order_matches_reference(vectors):
 
 def test_status_words_decode_like_reference(vectors):
     """bob's `as` line: f61a = conf, authenb, auth, reach, sys.peer, 1 event, sys_peer."""
-    from ntpd_py.engine.events import PST_AUTHENABLE, PST_AUTHENTIC, PST_CONFIG, PST_REACH, EventCounter, peer_status
+    from ntpd_py.engine.status import PST_AUTHENABLE, PST_AUTHENTIC, PST_CONFIG, PST_REACH, EventCounter, peer_status
 
     events = EventCounter()
     events.report(10)
