@@ -77,10 +77,10 @@ seealso:
 """
 
 EXAMPLES = r"""
-- name: Wait up to five minutes for every Autokey association to reach the full flags of a GQ group
+- name: Wait up to five minutes for every Autokey association to reach the full flags of an IFF group
   autokey.ntp.ntp_autokey_status:
     host: 127.0.0.1
-    scheme: gq
+    scheme: iff
     timeout: 300
   register: autokey
 
