@@ -3,3 +3,125 @@
 Each asserts behaviour a peer or an operator can see (bytes out, flags, counters, peer variables) through public
 methods, so that they survive refactors of the internals.
 """
+
+from __future__ import annotations
+
+import time
+
+from autokey_broadcast import CLIENT, SERVER, BroadcastNet, autokey_host, broadcast_assoc, make_net
+from autokey_pair import VECTOR_NOW, load_creds, make_pair
+
+from ntpd_py.autokey.authenticator import AutokeyAuth
+from ntpd_py.autokey.local_host import AutokeyHost
+from ntpd_py.engine.association import MODE_BCLIENT
+
+SERVER_CONF = "server 127.127.1.0\nfudge 127.127.1.0 stratum 5\n"
+CLIENT_CONF = f"server {SERVER} autokey iburst ident alice\n"
+
+
+def unicast_net(vectors, *, client_ident: bool = True) -> tuple[BroadcastNet, list[str]]:
+    """An Autokey client NtpHost and its server NtpHost, in memory (real packets and crypto, simulated time)."""
+    stats: list[str] = []
+    server = autokey_host(SERVER_CONF, SERVER, load_creds(vectors, "iff", "alice"), stats)
+    client = autokey_host(CLIENT_CONF, CLIENT, load_creds(vectors, "iff", "bob", with_ident=client_ident), stats)
+    return BroadcastNet(server, client), stats
+
+
+def server_assoc(net: BroadcastNet):
+    return next(a for a in net.client.associations.values() if a.srcadr[0] == SERVER)
+
+
+# --- proven(): no time from a server whose identity is not proven (RFC 5906 section 10, ntpd's TEST8) -------------
+
+def test_unproven_server_gives_no_sample_and_proven_one_does(vectors):
+    # the client holds no IFF client parameters, so the server's identity is never proven (no PROV): although
+    # every reply's session-key MAC verifies, none reaches the clock (no reach bit, counted as "not proven")
+    net, _ = unicast_net(vectors, client_ident=False)
+    net.run(40)
+    assoc = server_assoc(net)
+    assert assoc.received > 0 and assoc.unproven == assoc.received  # (the rest fail the identity step: bad_auth)
+    assert assoc.reach == 0 and net.client.sys.peer is None
+    assert net.client.counters["notproven"] == assoc.received
+    # the same exchange with the group's parameters proves the server, and its time is used
+    net, _ = unicast_net(vectors)
+    net.run(40)
+    assoc = server_assoc(net)
+    assert assoc.reach and net.client.sys.peer == assoc.assid
+    assert net.client.authenticator.proven(assoc)
+
+
+def test_association_without_autokey_on_an_autokey_host_is_used_at_once(vectors):
+    # Autokey's proof applies to Autokey associations only: a plain `server` line on the same host is not held back
+    stats: list[str] = []
+    net = BroadcastNet(autokey_host(SERVER_CONF, SERVER, load_creds(vectors, "iff", "alice"), stats),
+                       autokey_host(f"server {SERVER} iburst\n", CLIENT, load_creds(vectors, "iff", "bob"), stats))
+    net.run(12)
+    assoc = server_assoc(net)
+    assert assoc.reach and assoc.unproven == 0 and net.client.counters["notproven"] == 0
+    assert net.client.authenticator.proven(assoc)
+
+
+# --- mode-6 variables (what ntpq -c rv shows) -----------------------------------------------------------------------
+
+def test_system_variables_as_ntpq_shows_them(vectors):
+    # the server holds the leap table: tai, leapsec (the current era's start) and expire come from it; strings are
+    # quoted as ntpd's ctl_putstr does, numbers are not
+    pair = make_pair(vectors, "iff")
+    pair.run(12)
+    server = dict(pair.server.system_variables())
+    assert (server["tai"], server["leapsec"], server["expire"]) == ("37", "201701010000", "202712280000")
+    assert server["host"] == '"alice"' and server["digest"] == '"md5"'
+    assert server["signature"] == '"md5WithRSAEncryption"' and server["flags"] == "0x80023"
+    assert server["cert"] == '"alice alice 0x1"'
+    # the client learnt the TAI offset from the server's signed leap values (no table of its own)
+    client = dict(pair.client.system_variables())
+    assert client["tai"] == "37" and "leapsec" not in client and "expire" not in client
+    assert client["host"] == '"bob"' and client["signature"] == '"md5WithRSAEncryption"'
+
+
+def test_crypto_error_shows_in_the_peer_variables(vectors):
+    # the client lacks the group's IFF parameters, so the identity step fails: its association names the last
+    # error (crypto_event: code and text) and counts them (crypto_errors)
+    pair = make_pair(vectors, "iff", client_creds=load_creds(vectors, "iff", "bob", with_ident=False))
+    pair.run(12)
+    variables = dict(pair.client.peer_variables(pair.assoc))
+    peer = pair.assoc.auth_state
+    assert peer.last_event and sum(peer.errors.values()) > 0
+    assert variables["crypto_event"].startswith(f'"0x{peer.last_event:x} ')
+    assert variables["crypto_event"] != f'"0x{peer.last_event:x} None"'
+    assert variables["crypto_errors"] == str(sum(peer.errors.values()))
+
+
+def test_autokey_association_before_its_first_packet_has_no_variables(vectors):
+    # ntpq may ask about an Autokey association that has not exchanged anything yet: no variables, no failure
+    pair = make_pair(vectors, "iff")
+    assert pair.assoc.auth_state is None
+    assert pair.client.peer_variables(pair.assoc) == []
+    assert pair.client.poll_hint(pair.assoc, pair.now) is None
+
+
+# --- the engine's synchronized() hook is how the daemon tells Autokey that it may sign (autokey_wiring) -------------
+
+def test_host_signs_its_values_only_once_the_engine_says_it_is_synchronized(vectors):
+    auth = AutokeyAuth(AutokeyHost(load_creds(vectors, "iff", "alice")))  # wired as the daemon does: no lambda
+    auth.synchronized(False, VECTOR_NOW)
+    unsigned = dict(auth.system_variables())
+    assert "update" not in unsigned
+    # before anything is signed the leap table's current era is still shown (the table's last entry)
+    assert (unsigned["tai"], unsigned["leapsec"], unsigned["expire"]) == ("37", "201701010000", "202712280000")
+    auth.synchronized(True, VECTOR_NOW + 120)
+    assert dict(auth.system_variables())["update"] == _minutes(VECTOR_NOW + 120)
+    auth.synchronized(True, VECTOR_NOW + 240)  # no change of state: nothing signed again
+    assert dict(auth.system_variables())["update"] == _minutes(VECTOR_NOW + 120)
+
+
+def _minutes(unix: float) -> str:
+    return time.strftime("%Y%m%d%H%M", time.gmtime(unix))
+
+
+def test_broadcast_client_peer_variables_show_the_host_and_the_autokey_values(vectors):
+    net, _ = make_net(vectors)
+    net.run(40, until=lambda: (a := broadcast_assoc(net.client)) is not None and a.hmode == MODE_BCLIENT)
+    variables = dict(net.client.authenticator.peer_variables(broadcast_assoc(net.client)))
+    assert variables["host"] == '"alice"' and variables["flags"] == "0x87f23"
+    assert variables["signature"] == '"md5WithRSAEncryption"' and "initsequence" in variables
