@@ -8,12 +8,18 @@ from __future__ import annotations
 
 import time
 
+import pytest
 from autokey_broadcast import CLIENT, SERVER, BroadcastNet, autokey_host, broadcast_assoc, make_net
 from autokey_pair import VECTOR_NOW, load_creds, make_pair
 
+from ntpd_py.autokey import schemes
 from ntpd_py.autokey.authenticator import AutokeyAuth
 from ntpd_py.autokey.local_host import AutokeyHost
-from ntpd_py.engine.association import MODE_BCLIENT
+from ntpd_py.autokey.session import mac, session_key
+from ntpd_py.engine.association import MODE_BCLIENT, MODE_BROADCAST
+from ntpd_py.ntptime import NTP_UNIX_OFFSET, to_ntp64
+from ntpd_py.wire.extension import ExtensionField, Opcode
+from ntpd_py.wire.packet import NtpPacket, encode_header
 
 SERVER_CONF = "server 127.127.1.0\nfudge 127.127.1.0 stratum 5\n"
 CLIENT_CONF = f"server {SERVER} autokey iburst ident alice\n"
@@ -125,3 +131,58 @@ def test_broadcast_client_peer_variables_show_the_host_and_the_autokey_values(ve
     variables = dict(net.client.authenticator.peer_variables(broadcast_assoc(net.client)))
     assert variables["host"] == '"alice"' and variables["flags"] == "0x87f23"
     assert variables["signature"] == '"md5WithRSAEncryption"' and "initsequence" in variables
+
+
+# --- a new broadcaster's first packet must carry its association message (anyone can compute a cookie-0 MAC) -------
+
+STRANGER = "10.99.0.77"
+
+
+def _broadcast_from_stranger(first: ExtensionField, now: float) -> bytes:
+    header = encode_header(NtpPacket(leap=0, mode=MODE_BROADCAST, stratum=6, poll=3, xmt=to_ntp64(now)))
+    region = first.encode()
+    keyid = 0x5A5A5A5A
+    return header + region + mac(session_key(STRANGER, CLIENT, keyid, 0), keyid, header + region)
+
+
+STATUS = 0x80021  # an IFF host's ASSOC status word: signature NID 8, IFF, ENAB
+
+
+def _assoc_message(**kw) -> ExtensionField:
+    """An ASSOC field as a broadcaster sends it (host name, status word): unsigned, so anyone can make one."""
+    return ExtensionField(**{"code": Opcode.ASSOC, "associd": 4242, "response": True, "value": b"alice",
+                             "tstamp": int(VECTOR_NOW) + NTP_UNIX_OFFSET, "fstamp": STATUS, **kw})
+
+
+@pytest.mark.parametrize("first", [
+    _assoc_message(response=False),  # a request, not the broadcaster's answer
+    _assoc_message(error=True),  # an error response
+    _assoc_message(associd=0),  # no association to name
+], ids=["request", "error", "no-associd"])
+def test_broadcast_whose_first_field_is_no_association_message_mobilises_nothing(vectors, first):
+    net, _ = make_net(vectors)
+    net.run(2)
+    badauth = net.client.counters["badauth"]
+    assert net.deliver(_broadcast_from_stranger(first, net.now), src=STRANGER) == []
+    assert all(a.srcadr[0] != STRANGER for a in net.client.associations.values())
+    assert net.client.counters["badauth"] == badauth + 1
+
+
+def test_broadcasters_association_message_at_mobilisation_names_host_and_status(vectors):
+    # as ntpd's crypto_recv at AM_NEWBCL: the ASSOC message of a new broadcaster's first packet gives the host name
+    # and status word the volley starts from (its certificate, identity and values are still to be proven)
+    net, _ = make_net(vectors)
+    net.run(2)
+    assert net.deliver(_broadcast_from_stranger(_assoc_message(), net.now), src=STRANGER) == []
+    assoc = next(a for a in net.client.associations.values() if a.srcadr[0] == STRANGER)
+    variables = dict(net.client.authenticator.peer_variables(assoc))
+    assert variables["host"] == '"alice"' and variables["flags"] == "0x84021"  # LEAP preset: no TAI announced
+    assert not net.client.authenticator.proven(assoc) and assoc.reach == 0
+
+
+# --- identity proofs: a fresh random k in every response, or the group key leaks (IFF: y = k + b*r mod q) ----------
+
+def test_identity_responses_use_a_fresh_secret_every_time(vectors):
+    creds = load_creds(vectors, "iff", "alice")
+    challenge = schemes.challenge_value(schemes.iff_challenge(creds.identity.iff))
+    assert schemes.iff_response(creds.identity.iff, challenge) != schemes.iff_response(creds.identity.iff, challenge)
