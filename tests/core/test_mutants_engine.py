@@ -3,3 +3,122 @@
 Each asserts behaviour an operator or a peer can see (bytes out, counters, ntpq-visible variables) through NtpHost's
 public methods, so that they survive refactors of the engine's internals.
 """
+
+from __future__ import annotations
+
+import pytest
+from core_sim import T0, SimNet, make_host
+
+from ntpd_py.engine.association import MODE_BCLIENT, MODE_PASSIVE
+from ntpd_py.engine.state import EPHEMERAL_MAX
+from ntpd_py.ntptime import to_ntp64
+from ntpd_py.wire.packet import NtpPacket, decode, encode
+
+SERVER_CONF = "server 127.127.1.0\nfudge 127.127.1.0 stratum 8\ntrustedkey 1 2\n"
+
+
+def _first_request(host, address: str = "127.0.0.1"):
+    """The next packet `host` sends to `address` (its timers run until one leaves)."""
+    now = T0
+    while now < T0 + 600:
+        now = max(now, host.next_timer())
+        for out in host.handle_timers(now):
+            if out.dst[0] == address:
+                return decode(out.data), now
+        now += 0.5
+    raise AssertionError("no request sent")
+
+
+# --- kiss codes (RFC 5905 section 7.4): a server's RATE/DENY/RSTR orders are obeyed ---------------------------------
+
+def _kiss(code: bytes, poll: int = 7):
+    client = make_host("server 127.0.0.1 minpoll 4 maxpoll 10\n", "127.0.0.2")
+    request, now = _first_request(client)
+    kod = encode(NtpPacket(leap=3, mode=4, stratum=0, poll=poll, refid=code, org=request.xmt, rec=request.xmt,
+                           xmt=request.xmt))
+    client.take_log()
+    assert client.receive_datagram(kod, ("127.0.0.1", 123), "127.0.0.2", now + 0.01) == []
+    return client, next(iter(client.associations.values()), None), client.take_log()
+
+
+def test_rate_kiss_raises_the_poll_one_above_the_servers():
+    client, assoc, log = _kiss(b"RATE", poll=7)
+    assert assoc.hpoll == 8 and assoc.reach == 0  # max(kiss poll, minpoll) + 1, within maxpoll; no sample
+    assert "127.0.0.1: kiss code RATE" in log and any(line.endswith(" 87 rate_exceeded") for line in log)
+
+
+def test_rate_kiss_poll_is_capped_at_maxpoll():
+    _, assoc, _ = _kiss(b"RATE", poll=14)
+    assert assoc.hpoll == 10
+
+
+@pytest.mark.parametrize("code", [b"DENY", b"RSTR"])
+def test_deny_kiss_sends_a_configured_association_to_maxpoll(code):
+    client, assoc, log = _kiss(code)
+    assert assoc is not None and assoc.assid in client.associations  # configured: kept, as ntpd
+    assert assoc.hpoll == 10 and f"127.0.0.1: kiss code {code.decode()}" in log
+    assert any(line.endswith(" 88 access_denied") for line in log)
+
+
+def test_unknown_kiss_code_is_no_order():
+    client, assoc, log = _kiss(b"INIT")
+    assert assoc.hpoll == 4 and not any("kiss code" in line for line in log)
+
+
+# --- new symmetric peers (ntpd's AM_NEWPASS): restrict nopeer/noepeer/ippeerlimit, and the ephemeral cap -----------
+
+def _active_packet() -> bytes:
+    """A symmetric-active packet MAC'd with key 1, as a configured `peer ... key 1` sends it."""
+    peer = make_host("peer 127.0.0.1 key 1\ntrustedkey 1\n", "127.0.0.9")
+    request, _ = _first_request(peer)
+    assert request.mode == 1 and request.keyid == 1
+    return _first_request_bytes(peer)
+
+
+def _first_request_bytes(host) -> bytes:
+    now = T0
+    while True:
+        now = max(now, host.next_timer())
+        for out in host.handle_timers(now):
+            return out.data
+        now += 0.5
+
+
+def _unauthenticated_active() -> bytes:
+    return encode(NtpPacket(mode=1, stratum=3, poll=6, xmt=to_ntp64(T0)))
+
+
+def _passives(host):
+    return [a for a in host.associations.values() if a.hmode == MODE_PASSIVE]
+
+
+def test_nopeer_lets_only_an_authenticated_peer_in():
+    host = make_host(SERVER_CONF + "restrict default nopeer\n", "127.0.0.1")
+    assert host.receive_datagram(_unauthenticated_active(), ("127.0.0.8", 123), "127.0.0.1", T0 + 1) == []
+    assert host.counters["restricted"] == 1 and host.counters["declined"] == 0 and not _passives(host)
+    host.receive_datagram(_active_packet(), ("127.0.0.9", 123), "127.0.0.1", T0 + 1)
+    assert [a.srcadr for a in _passives(host)] == [("127.0.0.9", 123)] and host.counters["restricted"] == 1
+
+
+def test_noepeer_refuses_symmetric_active_even_authenticated():
+    host = make_host(SERVER_CONF + "restrict default noepeer\n", "127.0.0.1")
+    host.receive_datagram(_active_packet(), ("127.0.0.9", 123), "127.0.0.1", T0 + 1)
+    assert not _passives(host) and host.counters["declined"] == 1 and host.counters["restricted"] == 0
+
+
+def test_ippeerlimit_bounds_associations_per_address():
+    host = make_host(SERVER_CONF + "restrict default ippeerlimit 2\n", "127.0.0.1")
+    data = _active_packet()
+    for port in (123, 124, 125, 126):
+        host.receive_datagram(data, ("127.0.0.9", port), "127.0.0.1", T0 + 1)
+    host.receive_datagram(data, ("127.0.0.10", 123), "127.0.0.1", T0 + 1)  # another address: its own count
+    assert sorted(a.srcadr for a in _passives(host)) == [("127.0.0.10", 123), ("127.0.0.9", 123), ("127.0.0.9", 124)]
+    assert host.counters["declined"] == 2
+
+
+def test_ephemeral_associations_are_capped():
+    host = make_host(SERVER_CONF, "127.0.0.1")
+    data = _active_packet()
+    for i in range(EPHEMERAL_MAX + 6):
+        host.receive_datagram(data, (f"127.0.1.{i + 1}", 123), "127.0.0.1", T0 + 1)
+    assert len(_passives(host)) == EPHEMERAL_MAX and host.counters["declined"] == 6
