@@ -92,18 +92,60 @@ def _passives(host):
     return [a for a in host.associations.values() if a.hmode == MODE_PASSIVE]
 
 
-def test_nopeer_lets_only_an_authenticated_peer_in():
-    host = make_host(SERVER_CONF + "restrict default nopeer\n", "127.0.0.1")
-    assert host.receive_datagram(_unauthenticated_active(), ("127.0.0.8", 123), "127.0.0.1", T0 + 1) == []
-    assert host.counters["restricted"] == 1 and host.counters["declined"] == 0 and not _passives(host)
+@pytest.mark.parametrize("flag", ["nopeer", "notrust"])
+def test_nopeer_and_notrust_let_only_an_authenticated_peer_in(flag):
+    host = make_host(SERVER_CONF + f"restrict default {flag}\n", "127.0.0.1")
+    for source in ("127.0.0.7", "127.0.0.8"):
+        assert host.receive_datagram(_unauthenticated_active(), (source, 123), "127.0.0.1", T0 + 1) == []
+    assert host.counters["restricted"] == 2 and host.counters["declined"] == 0 and not _passives(host)
     host.receive_datagram(_active_packet(), ("127.0.0.9", 123), "127.0.0.1", T0 + 1)
-    assert [a.srcadr for a in _passives(host)] == [("127.0.0.9", 123)] and host.counters["restricted"] == 1
+    assert [a.srcadr for a in _passives(host)] == [("127.0.0.9", 123)] and host.counters["restricted"] == 2
+
+
+def test_unauthenticated_peer_is_declined_while_auth_is_enabled():
+    host = make_host(SERVER_CONF, "127.0.0.1")
+    for source in ("127.0.0.7", "127.0.0.8"):
+        host.receive_datagram(_unauthenticated_active(), (source, 123), "127.0.0.1", T0 + 1)
+    assert host.counters["declined"] == 2 and not _passives(host)
+    host = make_host(SERVER_CONF + "disable auth\n", "127.0.0.1")
+    host.receive_datagram(_unauthenticated_active(), ("127.0.0.7", 123), "127.0.0.1", T0 + 1)
+    assert len(_passives(host)) == 1 and host.counters["declined"] == 0
+
+
+def test_peer_with_a_bad_mac_is_counted_and_not_mobilised():
+    data = bytearray(_active_packet())
+    data[-1] ^= 1
+    host = make_host(SERVER_CONF, "127.0.0.1")
+    for source in ("127.0.0.7", "127.0.0.8"):
+        host.receive_datagram(bytes(data), (source, 123), "127.0.0.1", T0 + 1)
+    assert host.counters["badauth"] == 2 and not _passives(host)
+
+
+def test_limited_flood_of_new_peers_is_counted_per_source():
+    host = make_host(SERVER_CONF + "restrict default limited\n", "127.0.0.1")
+    data = _active_packet()
+    for i in range(30):  # one source, 10 packets a second: the bucket refuses most before any MAC is computed
+        host.receive_datagram(data, ("127.0.0.9", 123 + i), "127.0.0.1", T0 + 1 + i / 10)
+    limited = host.counters["limited"]
+    assert limited >= 20 and len(_passives(host)) + limited == 30
+    host.receive_datagram(data, ("127.0.0.10", 123), "127.0.0.1", T0 + 4)  # another source has its own bucket
+    assert host.counters["limited"] == limited
+
+
+def test_symmetric_key_65535_is_not_an_autokey_session_key():
+    keys = "65535 MD5 top-key\n"
+    host = make_host(SERVER_CONF.replace("trustedkey 1 2", "trustedkey 65535"), "127.0.0.1", keys=keys)
+    peer = make_host("peer 127.0.0.1 key 65535\ntrustedkey 65535\n", "127.0.0.9", keys=keys)
+    host.receive_datagram(_first_request_bytes(peer), ("127.0.0.9", 123), "127.0.0.1", T0 + 1)
+    (assoc,) = _passives(host)
+    assert assoc.keyid == 65535 and not assoc.autokey
 
 
 def test_noepeer_refuses_symmetric_active_even_authenticated():
     host = make_host(SERVER_CONF + "restrict default noepeer\n", "127.0.0.1")
-    host.receive_datagram(_active_packet(), ("127.0.0.9", 123), "127.0.0.1", T0 + 1)
-    assert not _passives(host) and host.counters["declined"] == 1 and host.counters["restricted"] == 0
+    for source in ("127.0.0.7", "127.0.0.8"):
+        host.receive_datagram(_active_packet(), (source, 123), "127.0.0.1", T0 + 1)
+    assert not _passives(host) and host.counters["declined"] == 2 and host.counters["restricted"] == 0
 
 
 def test_ippeerlimit_bounds_associations_per_address():
