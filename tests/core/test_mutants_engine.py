@@ -164,3 +164,30 @@ def test_ephemeral_associations_are_capped():
     for i in range(EPHEMERAL_MAX + 6):
         host.receive_datagram(data, (f"127.0.1.{i + 1}", 123), "127.0.0.1", T0 + 1)
     assert len(_passives(host)) == EPHEMERAL_MAX and host.counters["declined"] == 6
+
+
+# --- the RATE kiss a limited client gets (ntpd's fast_xmit for a KoD) ----------------------------------------------
+
+@pytest.mark.parametrize("version, poll, kod_poll, tail", [
+    (4, 10, 10, b""), (3, 2, 3, b""),
+    (4, -6, 3, b""),  # chrony's sub-second polling: a signed poll
+    (4, 6, 6, (1).to_bytes(4, "big") + bytes(16)),  # a MAC'd request: the KoD is still a bare 48-byte header
+], ids=["v4", "v3", "negative-poll", "maced"])
+def test_rate_kiss_answers_in_the_clients_version_and_poll(version, poll, kod_poll, tail):
+    host = make_host(SERVER_CONF + "restrict default limited kod\n", "127.0.0.1")
+    host.handle_timers(T0 + 2)
+    src = ("127.0.0.9", 40000)
+    kods = []
+    for i in range(60):  # one a second: the bucket fills in about 13 s, then a KoD every few seconds
+        now = T0 + 3 + i
+        data = encode(NtpPacket(version=version, mode=3, poll=poll, precision=-20, xmt=to_ntp64(now))) + tail
+        for out in host.receive_datagram(data, src, "127.0.0.1", now):
+            reply = decode(out.data)
+            if reply.refid == b"RATE":
+                assert out.dst == src and out.src == "127.0.0.1" and len(out.data) == 48
+                kods.append((reply, to_ntp64(now)))
+    assert kods and host.counters["kodsent"] == len(kods) >= 2
+    for kod, xmt in kods:
+        assert (kod.version, kod.mode, kod.leap, kod.stratum) == (version, 4, 3, 0)
+        assert kod.poll == kod_poll  # the client's poll, or `discard average` (3) when that is higher
+        assert kod.org == kod.rec == kod.xmt == xmt  # every timestamp is the request's transmit time
