@@ -15,6 +15,7 @@ the end (and written to .mutation/<package>/survivors.txt) is what tests/README.
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import json
 import os
 import re
@@ -62,7 +63,7 @@ def prepare(package: str) -> Path:
         if target.exists():
             shutil.rmtree(target)
         shutil.copytree(ROOT / name, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    selection = [s for s in SELECTIONS[package] if not s.startswith("tests/") or (ROOT / s).exists()]
+    selection = [s for s in SELECTIONS[package] if not s.startswith("tests/") or (ROOT / s.split("::")[0]).exists()]
     config = {
         "source_paths": ["ntpd_py/"],
         "only_mutate": [f"ntpd_py/{package}/*"],
@@ -93,13 +94,22 @@ def mutmut_results(work: Path, env: dict[str, str]) -> dict[str, list[str]]:
     return by_status
 
 
-def run(package: str, budget: float, children: int, niceness: int, recheck: bool) -> dict[str, list[str]]:
+def run(package: str, budget: float, children: int, niceness: int, recheck: list[str] | None) -> dict[str, list[str]]:
     """One mutmut run over `package`, resumed from the scratch copy's cached results when the code is unchanged.
 
-    With `recheck`, only the mutants that survived last time are run again (after new tests were written)."""
+    With `recheck` (a list of fnmatch patterns, [] for all), only the mutants that survived last time and match
+    are run again (after new tests were written)."""
     work = prepare(package)
     env = dict(os.environ, NTPD_PY_VECTORS=str(VECTORS), PYTHONDONTWRITEBYTECODE="1")
-    names = mutmut_results(work, env).get("survived", []) if recheck else []
+    names = []
+    if recheck is not None:
+        names = [n for n in mutmut_results(work, env).get("survived", [])
+                 if not recheck or any(fnmatch.fnmatch(n, pattern) for pattern in recheck)]
+        if not names:
+            print(f"[mutation] {package}: no survivor to check again")
+            by_status = mutmut_results(work, env)
+            by_status["_elapsed"] = ["0"]
+            return by_status
     started = time.monotonic()
     # own session: on budget expiry the whole group (mutmut, its fork server and workers) is stopped, not only mutmut
     proc = subprocess.Popen([str(VENV_BIN / "mutmut"), "run", "--max-children", str(children), *names], cwd=work,
@@ -128,7 +138,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--budget", type=float, default=1500.0, help="seconds per package (default 1500; 0: no bound)")
     ap.add_argument("--max-children", type=int, default=2)
     ap.add_argument("--nice", type=int, default=0, help="niceness of mutmut and its workers (19 on a shared machine)")
-    ap.add_argument("--recheck", action="store_true", help="run only last run's survivors again (after new tests)")
+    ap.add_argument("--recheck", nargs="*", metavar="PATTERN",
+                    help="run only last run's survivors again (after new tests); with patterns, those that match")
     args = ap.parse_args(argv)
     rows = []
     for package in args.packages:
