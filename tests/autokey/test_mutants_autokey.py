@@ -6,6 +6,7 @@ methods, so that they survive refactors of the internals.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import pytest
@@ -17,6 +18,7 @@ from ntpd_py.autokey.authenticator import AutokeyAuth
 from ntpd_py.autokey.local_host import AutokeyHost
 from ntpd_py.autokey.session import mac, session_key
 from ntpd_py.engine.association import MODE_BCLIENT, MODE_BROADCAST
+from ntpd_py.keys.cert import build_certificate, ntp_extensions
 from ntpd_py.ntptime import NTP_UNIX_OFFSET, to_ntp64
 from ntpd_py.wire.extension import ExtensionField, Opcode
 from ntpd_py.wire.packet import NtpPacket, encode_header
@@ -186,3 +188,40 @@ def test_identity_responses_use_a_fresh_secret_every_time(vectors):
     creds = load_creds(vectors, "iff", "alice")
     challenge = schemes.challenge_value(schemes.iff_challenge(creds.identity.iff))
     assert schemes.iff_response(creds.identity.iff, challenge) != schemes.iff_response(creds.identity.iff, challenge)
+
+
+# --- SIGHUP: which exchanges a reload restarts (AutokeyAuth.replace_credentials) ----------------------------------
+
+@pytest.mark.parametrize("scheme, full", [("iff", 0x87F23), ("gq", 0x87F43), ("mv", 0x87F83)])
+def test_reload_with_the_same_keys_restarts_nothing(vectors, scheme, full):
+    pair = make_pair(vectors, scheme)
+    assert pair.run(8) == full
+    restarted = pair.client.replace_credentials(load_creds(vectors, scheme, "bob"), pair.now, [pair.assoc])
+    assert restarted == [] and pair.flags == full
+
+
+def test_reload_with_a_new_host_certificate_restarts_every_exchange(vectors):
+    # same host key, a newly issued certificate (e.g. renew.yml): our signed values change, so do the exchanges
+    pair = make_pair(vectors, "iff")
+    assert pair.run(8) == 0x87F23
+    creds = load_creds(vectors, "iff", "bob")
+    key = creds.host_key
+    cert = build_certificate(subject="bob", public_key=key.public_key(), issuer="bob", signing_key=key, digest="md5",
+                             serial=creds.cert_fstamp + 60, not_before=int(VECTOR_NOW) - 60,
+                             not_after=int(VECTOR_NOW) + 86400, extensions=ntp_extensions("trust"))
+    restarted = pair.client.replace_credentials(dataclasses.replace(creds, certificate=cert), pair.now, [pair.assoc])
+    assert restarted == [pair.assoc.assid] and pair.flags == 0
+    assert pair.client.next_step(pair.assoc, pair.now) <= pair.now + 5  # the new exchange starts now, not in a poll
+
+
+# --- pacing: each Autokey step follows the last answer, not the next poll (AutokeyAuth.next_step) -----------------
+
+def test_unicast_handshake_reaches_full_flags_within_seconds(vectors):
+    # nine packets, each sent as soon as the previous answer was processed: about 6.5 s in this simulation
+    # (paced by the poll instead, the same exchange takes 12 s; the reference ntpd, one step per poll, minutes)
+    net, _ = unicast_net(vectors)
+    start = net.now
+    net.run(60, step=0.1, until=lambda: (a := server_assoc(net)).auth_state is not None
+            and a.auth_state.crypto == 0x87F23)
+    assert server_assoc(net).auth_state.crypto == 0x87F23
+    assert net.now - start <= 9.0
