@@ -6,13 +6,17 @@ public methods, so that they survive refactors of the engine's internals.
 
 from __future__ import annotations
 
+import random
+
 import pytest
 from core_sim import T0, SimNet, make_host
 
-from ntpd_py.engine.association import MODE_BCLIENT, MODE_PASSIVE
+from ntpd_py.clock.filter import PHI
+from ntpd_py.engine.association import MODE_PASSIVE
 from ntpd_py.engine.state import EPHEMERAL_MAX
 from ntpd_py.ntptime import to_ntp64
-from ntpd_py.wire.packet import NtpPacket, decode, encode
+from ntpd_py.wire.extension import ExtensionField, Opcode
+from ntpd_py.wire.packet import NtpPacket, decode, encode, ntp_diff
 
 SERVER_CONF = "server 127.127.1.0\nfudge 127.127.1.0 stratum 8\ntrustedkey 1 2\n"
 
@@ -191,3 +195,93 @@ def test_rate_kiss_answers_in_the_clients_version_and_poll(version, poll, kod_po
         assert (kod.version, kod.mode, kod.leap, kod.stratum) == (version, 4, 3, 0)
         assert kod.poll == kod_poll  # the client's poll, or `discard average` (3) when that is higher
         assert kod.org == kod.rec == kod.xmt == xmt  # every timestamp is the request's transmit time
+
+
+# --- a client's sample (RFC 5905 section 8): the on-wire arithmetic, as ntpq's filtoffset/filtdelay/filtdisp --------
+
+def test_client_sample_is_the_on_wire_arithmetic():
+    client = make_host("server 127.0.0.1 minpoll 4\n", "127.0.0.2")
+    for n in (1, 2):
+        request, now = _first_request(client)
+        t1 = request.xmt
+        t4_time = now + 0.004  # 4 ms round trip; the server is 20 ms ahead and takes 1 ms
+        reply = NtpPacket(leap=0, mode=4, stratum=2, poll=4, precision=-10, refid=b"\x7f\0\0\x01",
+                          reftime=to_ntp64(now - 30), org=t1, rec=to_ntp64(now + 0.022), xmt=to_ntp64(now + 0.023))
+        client.receive_datagram(encode(reply), ("127.0.0.1", 123), "127.0.0.2", t4_time)
+        t4 = to_ntp64(t4_time)
+        assert client.counters["processed"] == n
+    assoc = next(iter(client.associations.values()))
+    offset = (ntp_diff(reply.rec, t1) + ntp_diff(reply.xmt, t4)) / 2
+    delay = ntp_diff(t4, t1) - ntp_diff(reply.xmt, reply.rec)
+    disp = 2.0**-10 + 2.0**client.sys.precision + PHI * ntp_diff(t4, t1)
+    newest = assoc.filter.stages()[0]  # (delay, offset, dispersion), most recent first
+    assert newest[0] == pytest.approx(delay, abs=1e-9) and newest[1] == pytest.approx(offset, abs=1e-9)
+    assert newest[2] == pytest.approx(disp, abs=1e-10)
+    assert offset == pytest.approx(0.0205, abs=1e-6) and assoc.reach
+
+
+def test_iburst_volley_starts_at_the_first_good_reply():
+    # the volley is six packets (NTP_IBURST) 2 s apart, counted from the first good reply; then the 64-s poll.
+    # Without iburst: one packet per poll. (Seeded: when the first reply comes before the server is synchronised,
+    # the volley starts one packet later.)
+    for option, sent in (("iburst", 6), ("", 1)):
+        net = SimNet()
+        net.add("127.0.0.1", make_host(SERVER_CONF, "127.0.0.1", rng=random.Random(1)))
+        client = net.add("127.0.0.2", make_host(f"server 127.0.0.1 {option} minpoll 6\n", "127.0.0.2",
+                                                rng=random.Random(2)))
+        net.run(T0, 30)
+        assoc = next(iter(client.associations.values()))
+        assert (assoc.sent, assoc.received) == (sent, sent), option
+        assert assoc.reach and client.next_timer() >= T0 + 60
+
+
+# --- `restrict notrust` on a server: only authenticated client requests are answered ------------------------------
+
+def _request(tail: bytes = b"", keyid: int | None = None) -> bytes:
+    return encode(NtpPacket(mode=3, poll=6, xmt=to_ntp64(T0))) + tail
+
+
+def test_notrust_server_answers_only_authenticated_requests():
+    server = make_host(SERVER_CONF + "restrict default notrust\n", "127.0.0.1")
+    client = make_host("server 127.0.0.1 key 1\ntrustedkey 1\n", "127.0.0.2")
+    for source in ("127.0.0.7", "127.0.0.8"):  # plain 48-byte requests (the quick path) and a 52-byte one
+        assert server.receive_datagram(_request(), (source, 123), "127.0.0.1", T0 + 1) == []
+    for source in ("127.0.0.5", "127.0.0.6"):
+        assert server.receive_datagram(_request(bytes(4)), (source, 123), "127.0.0.1", T0 + 1) == []
+    assert server.counters["restricted"] == 2 and server.counters["badauth"] == 2  # (a crypto-NAK is no request)
+    # longer requests without a MAC (an extension field; the full path) are refused and counted the same way
+    unsigned = _request(ExtensionField(code=Opcode.ASSOC, value=b"client", tstamp=1).encode())
+    for source in ("127.0.0.4", "127.0.0.5"):
+        assert server.receive_datagram(unsigned, (source, 123), "127.0.0.1", T0 + 1) == []
+    assert server.counters["restricted"] == 4
+    maced = _first_request_bytes(client)
+    (out,) = server.receive_datagram(maced, ("127.0.0.2", 123), "127.0.0.1", T0 + 1)
+    reply = decode(out.data)
+    assert out.dst == ("127.0.0.2", 123) and out.src == "127.0.0.1" and reply.keyid == 1 and reply.mode == 4
+    assert server.counters["restricted"] == 4
+
+
+def test_untrusted_key_is_answered_with_a_crypto_nak_and_counted():
+    server = make_host(SERVER_CONF, "127.0.0.1")
+    client = make_host("server 127.0.0.1 key 3\ntrustedkey 3\n", "127.0.0.2")  # key 3: not trusted by the server
+    maced = _first_request_bytes(client)
+    for source in ("127.0.0.7", "127.0.0.8"):
+        (out,) = server.receive_datagram(maced, (source, 123), "127.0.0.1", T0 + 1)
+        assert len(out.data) == 52 and out.data[48:] == bytes(4) and out.src == "127.0.0.1"
+    assert server.counters["badauth"] == 2
+
+
+def test_plain_request_reply_leaves_from_the_address_it_came_to():
+    server = make_host(SERVER_CONF, "127.0.0.1")
+    (out,) = server.receive_datagram(_request(), ("127.0.0.7", 123), "127.0.0.1", T0 + 1)
+    assert out.dst == ("127.0.0.7", 123) and out.src == "127.0.0.1"
+
+
+def test_without_limited_a_fast_client_is_always_answered():
+    # the rate limiter applies only to sources restrict marks `limited`
+    server = make_host(SERVER_CONF, "127.0.0.1")
+    maced = _first_request_bytes(make_host("server 127.0.0.1 key 1\ntrustedkey 1\n", "127.0.0.2"))
+    for i in range(50):
+        for data in (_request(), maced):
+            assert len(server.receive_datagram(data, ("127.0.0.7", 123), "127.0.0.1", T0 + 1 + i / 10)) == 1
+    assert server.counters["limited"] == 0 and server.counters["kodsent"] == 0
