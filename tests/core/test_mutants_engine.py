@@ -12,7 +12,7 @@ import pytest
 from core_sim import T0, SimNet, make_host
 
 from ntpd_py.clock.filter import PHI
-from ntpd_py.engine.association import MODE_PASSIVE
+from ntpd_py.engine.association import MODE_BCLIENT, MODE_PASSIVE
 from ntpd_py.engine.state import EPHEMERAL_MAX
 from ntpd_py.ntptime import to_ntp64
 from ntpd_py.wire.extension import ExtensionField, Opcode
@@ -285,3 +285,28 @@ def test_without_limited_a_fast_client_is_always_answered():
         for data in (_request(), maced):
             assert len(server.receive_datagram(data, ("127.0.0.7", 123), "127.0.0.1", T0 + 1 + i / 10)) == 1
     assert server.counters["limited"] == 0 and server.counters["kodsent"] == 0
+
+
+# --- a symmetric-key broadcast client: volley, then listen (ntpd's AM_NEWBCL without broadcastdelay) --------------
+
+def test_broadcast_client_volley_then_listening():
+    net = SimNet(delay=0.002)
+    net.add("127.0.0.1", make_host(SERVER_CONF.replace("trustedkey 1 2", "trustedkey 1")
+                                   + "broadcast 127.0.0.2 key 1 minpoll 3\n", "127.0.0.1", rng=random.Random(1)))
+    client = net.add("127.0.0.2", make_host("broadcastclient\ntrustedkey 1\n", "127.0.0.2", rng=random.Random(2)))
+    log: list[str] = []
+    for second in range(40):
+        net.run(T0 + second, 1)
+        log += client.take_log()
+        assoc = next(iter(client.associations.values()), None)
+        if assoc is not None and assoc.hmode == MODE_BCLIENT and not assoc.bcast_volley:
+            break
+    assert assoc.hmode == MODE_BCLIENT and not assoc.configured and assoc.dstadr == "127.0.0.2"
+    assert (assoc.minpoll, assoc.maxpoll, assoc.keyid) == (3, 3, 1)
+    assert not assoc.iburst and assoc.burst_left == 0 and assoc.sent == 1  # the first sample ends the volley
+    assert assoc.bcast_delay == pytest.approx(2 * net.delay, abs=2e-5)
+    assert "127.0.0.1: broadcast client volley done, listening" in log
+    assert any(line.startswith("127.0.0.1: broadcast delay calibrated: 0.0040") for line in log)
+    sent, now = assoc.sent, T0 + second + 1
+    net.run(now, 30)
+    assert assoc.sent == sent and client.sys.peer == assoc.assid  # listening only
