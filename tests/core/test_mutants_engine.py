@@ -12,7 +12,8 @@ import pytest
 from core_sim import T0, SimNet, make_host
 
 from ntpd_py.clock.filter import PHI
-from ntpd_py.engine.association import MODE_BCLIENT, MODE_PASSIVE
+from ntpd_py.engine.association import MODE_BCLIENT, MODE_PASSIVE, TEST_AUTOKEY
+from ntpd_py.engine.authenticator import AuthResult, SymmetricKeyAuth, Verdict
 from ntpd_py.engine.state import EPHEMERAL_MAX
 from ntpd_py.ntptime import to_ntp64
 from ntpd_py.wire.extension import ExtensionField, Opcode
@@ -310,3 +311,37 @@ def test_broadcast_client_volley_then_listening():
     sent, now = assoc.sent, T0 + second + 1
     net.run(now, 30)
     assert assoc.sent == sent and client.sys.peer == assoc.assid  # listening only
+
+
+# --- ntpd's TEST8: an association whose authenticator has not proven the server's identity gets no sample ----------
+
+class _ProofPending(SymmetricKeyAuth):
+    """An authenticator whose MACs verify but whose identity proof never completes (an Autokey exchange stuck
+    before PROV): the engine's side of the seam, without Autokey's crypto."""
+
+    def check(self, packet, data, src, dst, assoc, now):
+        return AuthResult(Verdict.OK, packet.keyid)
+
+    def proven(self, assoc) -> bool:
+        return not assoc.autokey
+
+
+def test_unproven_association_gets_no_sample_but_stays_configured():
+    client = make_host("server 127.0.0.1 autokey minpoll 4 maxpoll 10\n", "127.0.0.2")
+    client.authenticator = _ProofPending()
+    assoc = next(iter(client.associations.values()))
+    for n in (1, 2):
+        request, now = _first_request(client)
+        reply = NtpPacket(leap=0, mode=4, stratum=2, poll=4, precision=-10, org=request.xmt,
+                          rec=to_ntp64(now + 0.01), xmt=to_ntp64(now + 0.011))
+        assoc.unreach = 3
+        client.receive_datagram(encode(reply), ("127.0.0.1", 123), "127.0.0.2", now + 0.004)
+        assert (assoc.received, assoc.unproven, client.counters["notproven"]) == (n, n, n)
+        assert assoc.flash == TEST_AUTOKEY and assoc.reach == 0 and assoc.unreach == 0  # configured: kept alive
+    assert client.counters["processed"] == 0 and client.sys.peer is None
+    # a RATE kiss is obeyed before the proof (ntpd: before TEST8), so the exchange itself is paced
+    request, now = _first_request(client)
+    kod = NtpPacket(leap=3, mode=4, stratum=0, poll=7, refid=b"RATE", org=request.xmt, rec=request.xmt,
+                    xmt=request.xmt)
+    client.receive_datagram(encode(kod), ("127.0.0.1", 123), "127.0.0.2", now + 0.004)
+    assert assoc.hpoll == 8 and assoc.unproven == 3
