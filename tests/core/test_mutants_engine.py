@@ -345,3 +345,14 @@ def test_unproven_association_gets_no_sample_but_stays_configured():
                     xmt=request.xmt)
     client.receive_datagram(encode(kod), ("127.0.0.1", 123), "127.0.0.2", now + 0.004)
     assert assoc.hpoll == 8 and assoc.unproven == 3
+
+
+def test_served_requests_are_counted_and_never_leave_before_they_came():
+    # the transmit stamp is read from send_clock; a send clock behind the receive time (stepped back) must not
+    # give a reply that leaves before it arrived
+    server = make_host(SERVER_CONF, "127.0.0.1", send_clock=lambda: T0 - 5)
+    server.receive_datagram(_request(), ("127.0.0.7", 123), "127.0.0.1", T0 + 1)
+    (out,) = server.receive_datagram(_request(), ("127.0.0.7", 123), "127.0.0.1", T0 + 1)
+    reply = decode(out.data)
+    assert reply.xmt == reply.rec == to_ntp64(T0 + 1) and reply.org == to_ntp64(T0)
+    assert server.counters["processed"] == 2
