@@ -36,7 +36,7 @@ FAST = "not slow and not interop"
 # selection makes mutmut forget every cached result.
 AUTOKEY_PURE = ["tests/autokey/test_autokey_" + name + ".py" for name in (
     "broadcast", "exchange", "fuzz", "hardening", "leapfile", "reload_trail", "replay", "schemes", "session",
-    "signed_requests", "steps", "symmetric", "wire", "setup")]  # not "pure": it reads the source, which mutmut rewrites
+    "signed_requests", "steps", "symmetric", "wire", "setup")]  # not "pure": it reads the (rewritten) source
 SELECTIONS: dict[str, list[str]] = {
     "wire": ["tests/core/test_core_packet.py", "tests/autokey/test_autokey_wire.py", "tests/control/test_control_wire.py",
              "tests/core/test_core_vectors.py"],
@@ -48,8 +48,10 @@ SELECTIONS: dict[str, list[str]] = {
                "tests/control/test_control_responder.py", "tests/core/test_mutants_engine.py"]
               + [t for t in AUTOKEY_PURE if t.rsplit("_", 1)[-1] in (
                   "broadcast.py", "exchange.py", "hardening.py", "replay.py", "requests.py", "symmetric.py")]
-              + ["-m", FAST, "--deselect", "tests/core/test_core_limiter.py::test_live_daemon_kisses_a_flood_once",
-                 "--deselect", "tests/core/test_core_xmt_stamp.py::test_chrony_ntpdata_sees_a_response_time_for_a_maced_reply"],
+              + ["-m", FAST,
+                 "--deselect", "tests/core/test_core_limiter.py::test_live_daemon_kisses_a_flood_once",
+                 "--deselect",
+                 "tests/core/test_core_xmt_stamp.py::test_chrony_ntpdata_sees_a_response_time_for_a_maced_reply"],
 }
 # code that is not worth a mutant: log text, __repr__, docstrings are skipped by mutmut itself
 DO_NOT_MUTATE = ["*/__init__.py"]

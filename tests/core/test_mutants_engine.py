@@ -74,10 +74,9 @@ def test_unknown_kiss_code_is_no_order():
 
 def _active_packet() -> bytes:
     """A symmetric-active packet MAC'd with key 1, as a configured `peer ... key 1` sends it."""
-    peer = make_host("peer 127.0.0.1 key 1\ntrustedkey 1\n", "127.0.0.9")
-    request, _ = _first_request(peer)
-    assert request.mode == 1 and request.keyid == 1
-    return _first_request_bytes(peer)
+    data = _first_request_bytes(make_host("peer 127.0.0.1 key 1\ntrustedkey 1\n", "127.0.0.9"))
+    assert decode(data).mode == 1 and decode(data).keyid == 1
+    return data
 
 
 def _first_request_bytes(host) -> bytes:
@@ -238,7 +237,7 @@ def test_iburst_volley_starts_at_the_first_good_reply():
 
 # --- `restrict notrust` on a server: only authenticated client requests are answered ------------------------------
 
-def _request(tail: bytes = b"", keyid: int | None = None) -> bytes:
+def _request(tail: bytes = b"") -> bytes:
     return encode(NtpPacket(mode=3, poll=6, xmt=to_ntp64(T0))) + tail
 
 
