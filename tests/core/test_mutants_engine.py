@@ -355,3 +355,46 @@ def test_served_requests_are_counted_and_never_leave_before_they_came():
     reply = decode(out.data)
     assert reply.xmt == reply.rec == to_ntp64(T0 + 1) and reply.org == to_ntp64(T0)
     assert server.counters["processed"] == 2
+
+
+# --- `tos orphan`: with no source after orphanwait, serve as stratum N (ntpd's orphan mode) -------------------------
+
+class _Recording(SymmetricKeyAuth):
+    def __init__(self) -> None:
+        super().__init__()
+        self.synchronized_calls: list[bool] = []
+
+    def synchronized(self, synchronized: bool, now: float) -> None:
+        self.synchronized_calls.append(synchronized)
+
+
+def _orphan_host(extra: str = ""):
+    host = make_host("server 127.0.0.99 minpoll 4\ntos orphan 10 orphanwait 5\n" + extra, "127.0.0.1")
+    host.authenticator = _Recording()
+    return host
+
+
+def test_orphan_mode_after_orphanwait_without_a_source():
+    host = _orphan_host()
+    host.handle_timers(T0 + 4.9)
+    assert host.sys.stratum != 10 and not host.authenticator.synchronized_calls
+    now = T0 + 4.9
+    while host.sys.stratum != 10 and now < T0 + 30:
+        now = max(now + 0.1, host.next_timer())
+        host.handle_timers(now)
+    assert host.sys.stratum == 10 and now >= T0 + 5 and host.sys.leap == 0
+    assert host.sys.offset == 0.0 and host.sys.jitter == 0.0  # ntpq's offset and sys_jitter
+    assert host.authenticator.synchronized_calls[-1:] == [True]  # Autokey may sign now
+    assert "orphan mode: stratum 10" in host.take_log()
+    (out,) = host.receive_datagram(_request(), ("127.0.0.7", 123), "127.0.0.1", now + 1)
+    reply = decode(out.data)
+    assert (reply.stratum, reply.leap, reply.refid) == (10, 0, b"\x7f\0\0\x01")
+    assert reply.root_delay == reply.root_dispersion == 0
+
+
+def test_a_host_with_no_source_wakes_for_orphanwait_and_then_sleeps():
+    host = make_host("tos orphan 10 orphanwait 5\n", "127.0.0.1")
+    assert host.next_timer() == pytest.approx(T0 + 5)  # nothing else to do: the timer is the orphan wake-up
+    host.handle_timers(host.next_timer())
+    assert host.sys.stratum == 10
+    assert host.next_timer() >= T0 + 60  # orphan now: no more wake-ups for it
