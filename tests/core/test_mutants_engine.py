@@ -1,0 +1,400 @@
+"""Tests written to kill surviving mutants of ntpd_py/engine/ (bench/mutation/run.py, issue 13).
+
+Each asserts behaviour an operator or a peer can see (bytes out, counters, ntpq-visible variables) through NtpHost's
+public methods, so that they survive refactors of the engine's internals.
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from core_sim import T0, SimNet, make_host
+
+from ntpd_py.clock.filter import PHI
+from ntpd_py.engine.association import MODE_BCLIENT, MODE_PASSIVE, TEST_AUTOKEY
+from ntpd_py.engine.authenticator import AuthResult, SymmetricKeyAuth, Verdict
+from ntpd_py.engine.state import EPHEMERAL_MAX
+from ntpd_py.ntptime import to_ntp64
+from ntpd_py.wire.extension import ExtensionField, Opcode
+from ntpd_py.wire.packet import NtpPacket, decode, encode, ntp_diff
+
+SERVER_CONF = "server 127.127.1.0\nfudge 127.127.1.0 stratum 8\ntrustedkey 1 2\n"
+
+
+def _first_request(host, address: str = "127.0.0.1"):
+    """The next packet `host` sends to `address` (its timers run until one leaves)."""
+    now = T0
+    while now < T0 + 600:
+        now = max(now, host.next_timer())
+        for out in host.handle_timers(now):
+            if out.dst[0] == address:
+                return decode(out.data), now
+        now += 0.5
+    raise AssertionError("no request sent")
+
+
+# --- kiss codes (RFC 5905 section 7.4): a server's RATE/DENY/RSTR orders are obeyed ---------------------------------
+
+def _kiss(code: bytes, poll: int = 7):
+    client = make_host("server 127.0.0.1 minpoll 4 maxpoll 10\n", "127.0.0.2")
+    request, now = _first_request(client)
+    kod = encode(NtpPacket(leap=3, mode=4, stratum=0, poll=poll, refid=code, org=request.xmt, rec=request.xmt,
+                           xmt=request.xmt))
+    client.take_log()
+    assert client.receive_datagram(kod, ("127.0.0.1", 123), "127.0.0.2", now + 0.01) == []
+    return client, next(iter(client.associations.values()), None), client.take_log()
+
+
+def test_rate_kiss_raises_the_poll_one_above_the_servers():
+    client, assoc, log = _kiss(b"RATE", poll=7)
+    assert assoc.hpoll == 8 and assoc.reach == 0  # max(kiss poll, minpoll) + 1, within maxpoll; no sample
+    assert "127.0.0.1: kiss code RATE" in log and any(line.endswith(" 87 rate_exceeded") for line in log)
+
+
+def test_rate_kiss_poll_is_capped_at_maxpoll():
+    _, assoc, _ = _kiss(b"RATE", poll=14)
+    assert assoc.hpoll == 10
+
+
+@pytest.mark.parametrize("code", [b"DENY", b"RSTR"])
+def test_deny_kiss_sends_a_configured_association_to_maxpoll(code):
+    client, assoc, log = _kiss(code)
+    assert assoc is not None and assoc.assid in client.associations  # configured: kept, as ntpd
+    assert assoc.hpoll == 10 and f"127.0.0.1: kiss code {code.decode()}" in log
+    assert any(line.endswith(" 88 access_denied") for line in log)
+
+
+def test_unknown_kiss_code_is_no_order():
+    client, assoc, log = _kiss(b"INIT")
+    assert assoc.hpoll == 4 and not any("kiss code" in line for line in log)
+
+
+# --- new symmetric peers (ntpd's AM_NEWPASS): restrict nopeer/noepeer/ippeerlimit, and the ephemeral cap -----------
+
+def _active_packet() -> bytes:
+    """A symmetric-active packet MAC'd with key 1, as a configured `peer ... key 1` sends it."""
+    data = _first_request_bytes(make_host("peer 127.0.0.1 key 1\ntrustedkey 1\n", "127.0.0.9"))
+    assert decode(data).mode == 1 and decode(data).keyid == 1
+    return data
+
+
+def _first_request_bytes(host) -> bytes:
+    now = T0
+    while True:
+        now = max(now, host.next_timer())
+        for out in host.handle_timers(now):
+            return out.data
+        now += 0.5
+
+
+def _unauthenticated_active() -> bytes:
+    return encode(NtpPacket(mode=1, stratum=3, poll=6, xmt=to_ntp64(T0)))
+
+
+def _passives(host):
+    return [a for a in host.associations.values() if a.hmode == MODE_PASSIVE]
+
+
+@pytest.mark.parametrize("flag", ["nopeer", "notrust"])
+def test_nopeer_and_notrust_let_only_an_authenticated_peer_in(flag):
+    host = make_host(SERVER_CONF + f"restrict default {flag}\n", "127.0.0.1")
+    for source in ("127.0.0.7", "127.0.0.8"):
+        assert host.receive_datagram(_unauthenticated_active(), (source, 123), "127.0.0.1", T0 + 1) == []
+    assert host.counters["restricted"] == 2 and host.counters["declined"] == 0 and not _passives(host)
+    host.receive_datagram(_active_packet(), ("127.0.0.9", 123), "127.0.0.1", T0 + 1)
+    assert [a.srcadr for a in _passives(host)] == [("127.0.0.9", 123)] and host.counters["restricted"] == 2
+
+
+def test_unauthenticated_peer_is_declined_while_auth_is_enabled():
+    host = make_host(SERVER_CONF, "127.0.0.1")
+    for source in ("127.0.0.7", "127.0.0.8"):
+        host.receive_datagram(_unauthenticated_active(), (source, 123), "127.0.0.1", T0 + 1)
+    assert host.counters["declined"] == 2 and not _passives(host)
+    host = make_host(SERVER_CONF + "disable auth\n", "127.0.0.1")
+    host.receive_datagram(_unauthenticated_active(), ("127.0.0.7", 123), "127.0.0.1", T0 + 1)
+    assert len(_passives(host)) == 1 and host.counters["declined"] == 0
+
+
+def test_peer_with_a_bad_mac_is_counted_and_not_mobilised():
+    data = bytearray(_active_packet())
+    data[-1] ^= 1
+    host = make_host(SERVER_CONF, "127.0.0.1")
+    for source in ("127.0.0.7", "127.0.0.8"):
+        host.receive_datagram(bytes(data), (source, 123), "127.0.0.1", T0 + 1)
+    assert host.counters["badauth"] == 2 and not _passives(host)
+
+
+def test_limited_flood_of_new_peers_is_counted_per_source():
+    host = make_host(SERVER_CONF + "restrict default limited\n", "127.0.0.1")
+    data = _active_packet()
+    for i in range(30):  # one source, 10 packets a second: the bucket refuses most before any MAC is computed
+        host.receive_datagram(data, ("127.0.0.9", 123 + i), "127.0.0.1", T0 + 1 + i / 10)
+    limited = host.counters["limited"]
+    assert limited >= 20 and len(_passives(host)) + limited == 30
+    host.receive_datagram(data, ("127.0.0.10", 123), "127.0.0.1", T0 + 4)  # another source has its own bucket
+    assert host.counters["limited"] == limited
+
+
+def test_symmetric_key_65535_is_not_an_autokey_session_key():
+    keys = "65535 MD5 top-key\n"
+    host = make_host(SERVER_CONF.replace("trustedkey 1 2", "trustedkey 65535"), "127.0.0.1", keys=keys)
+    peer = make_host("peer 127.0.0.1 key 65535\ntrustedkey 65535\n", "127.0.0.9", keys=keys)
+    host.receive_datagram(_first_request_bytes(peer), ("127.0.0.9", 123), "127.0.0.1", T0 + 1)
+    (assoc,) = _passives(host)
+    assert assoc.keyid == 65535 and not assoc.autokey
+
+
+def test_noepeer_refuses_symmetric_active_even_authenticated():
+    host = make_host(SERVER_CONF + "restrict default noepeer\n", "127.0.0.1")
+    for source in ("127.0.0.7", "127.0.0.8"):
+        host.receive_datagram(_active_packet(), (source, 123), "127.0.0.1", T0 + 1)
+    assert not _passives(host) and host.counters["declined"] == 2 and host.counters["restricted"] == 0
+
+
+def test_ippeerlimit_bounds_associations_per_address():
+    host = make_host(SERVER_CONF + "restrict default ippeerlimit 2\n", "127.0.0.1")
+    data = _active_packet()
+    for port in (123, 124, 125, 126):
+        host.receive_datagram(data, ("127.0.0.9", port), "127.0.0.1", T0 + 1)
+    host.receive_datagram(data, ("127.0.0.10", 123), "127.0.0.1", T0 + 1)  # another address: its own count
+    assert sorted(a.srcadr for a in _passives(host)) == [("127.0.0.10", 123), ("127.0.0.9", 123), ("127.0.0.9", 124)]
+    assert host.counters["declined"] == 2
+
+
+def test_ephemeral_associations_are_capped():
+    host = make_host(SERVER_CONF, "127.0.0.1")
+    data = _active_packet()
+    for i in range(EPHEMERAL_MAX + 6):
+        host.receive_datagram(data, (f"127.0.1.{i + 1}", 123), "127.0.0.1", T0 + 1)
+    assert len(_passives(host)) == EPHEMERAL_MAX and host.counters["declined"] == 6
+
+
+# --- the RATE kiss a limited client gets (ntpd's fast_xmit for a KoD) ----------------------------------------------
+
+@pytest.mark.parametrize("version, poll, kod_poll, tail", [
+    (4, 10, 10, b""), (3, 2, 3, b""),
+    (4, -6, 3, b""),  # chrony's sub-second polling: a signed poll
+    (4, 6, 6, (1).to_bytes(4, "big") + bytes(16)),  # a MAC'd request: the KoD is still a bare 48-byte header
+], ids=["v4", "v3", "negative-poll", "maced"])
+def test_rate_kiss_answers_in_the_clients_version_and_poll(version, poll, kod_poll, tail):
+    host = make_host(SERVER_CONF + "restrict default limited kod\n", "127.0.0.1")
+    host.handle_timers(T0 + 2)
+    src = ("127.0.0.9", 40000)
+    kods = []
+    for i in range(60):  # one a second: the bucket fills in about 13 s, then a KoD every few seconds
+        now = T0 + 3 + i
+        data = encode(NtpPacket(version=version, mode=3, poll=poll, precision=-20, xmt=to_ntp64(now))) + tail
+        for out in host.receive_datagram(data, src, "127.0.0.1", now):
+            reply = decode(out.data)
+            if reply.refid == b"RATE":
+                assert out.dst == src and out.src == "127.0.0.1" and len(out.data) == 48
+                kods.append((reply, to_ntp64(now)))
+    assert kods and host.counters["kodsent"] == len(kods) >= 2
+    for kod, xmt in kods:
+        assert (kod.version, kod.mode, kod.leap, kod.stratum) == (version, 4, 3, 0)
+        assert kod.poll == kod_poll  # the client's poll, or `discard average` (3) when that is higher
+        assert kod.org == kod.rec == kod.xmt == xmt  # every timestamp is the request's transmit time
+
+
+# --- a client's sample (RFC 5905 section 8): the on-wire arithmetic, as ntpq's filtoffset/filtdelay/filtdisp --------
+
+def test_client_sample_is_the_on_wire_arithmetic():
+    client = make_host("server 127.0.0.1 minpoll 4\n", "127.0.0.2")
+    for n in (1, 2):
+        request, now = _first_request(client)
+        t1 = request.xmt
+        t4_time = now + 0.004  # 4 ms round trip; the server is 20 ms ahead and takes 1 ms
+        reply = NtpPacket(leap=0, mode=4, stratum=2, poll=4, precision=-10, refid=b"\x7f\0\0\x01",
+                          reftime=to_ntp64(now - 30), org=t1, rec=to_ntp64(now + 0.022), xmt=to_ntp64(now + 0.023))
+        client.receive_datagram(encode(reply), ("127.0.0.1", 123), "127.0.0.2", t4_time)
+        t4 = to_ntp64(t4_time)
+        assert client.counters["processed"] == n
+    assoc = next(iter(client.associations.values()))
+    offset = (ntp_diff(reply.rec, t1) + ntp_diff(reply.xmt, t4)) / 2
+    delay = ntp_diff(t4, t1) - ntp_diff(reply.xmt, reply.rec)
+    disp = 2.0**-10 + 2.0**client.sys.precision + PHI * ntp_diff(t4, t1)
+    newest = assoc.filter.stages()[0]  # (delay, offset, dispersion), most recent first
+    assert newest[0] == pytest.approx(delay, abs=1e-9) and newest[1] == pytest.approx(offset, abs=1e-9)
+    assert newest[2] == pytest.approx(disp, abs=1e-10)
+    assert offset == pytest.approx(0.0205, abs=1e-6) and assoc.reach
+
+
+def test_iburst_volley_starts_at_the_first_good_reply():
+    # the volley is six packets (NTP_IBURST) 2 s apart, counted from the first good reply; then the 64-s poll.
+    # Without iburst: one packet per poll. (Seeded: when the first reply comes before the server is synchronised,
+    # the volley starts one packet later.)
+    for option, sent in (("iburst", 6), ("", 1)):
+        net = SimNet()
+        net.add("127.0.0.1", make_host(SERVER_CONF, "127.0.0.1", rng=random.Random(1)))
+        client = net.add("127.0.0.2", make_host(f"server 127.0.0.1 {option} minpoll 6\n", "127.0.0.2",
+                                                rng=random.Random(2)))
+        net.run(T0, 30)
+        assoc = next(iter(client.associations.values()))
+        assert (assoc.sent, assoc.received) == (sent, sent), option
+        assert assoc.reach and client.next_timer() >= T0 + 60
+
+
+# --- `restrict notrust` on a server: only authenticated client requests are answered ------------------------------
+
+def _request(tail: bytes = b"") -> bytes:
+    return encode(NtpPacket(mode=3, poll=6, xmt=to_ntp64(T0))) + tail
+
+
+def test_notrust_server_answers_only_authenticated_requests():
+    server = make_host(SERVER_CONF + "restrict default notrust\n", "127.0.0.1")
+    client = make_host("server 127.0.0.1 key 1\ntrustedkey 1\n", "127.0.0.2")
+    for source in ("127.0.0.7", "127.0.0.8"):  # plain 48-byte requests (the quick path) and a 52-byte one
+        assert server.receive_datagram(_request(), (source, 123), "127.0.0.1", T0 + 1) == []
+    for source in ("127.0.0.5", "127.0.0.6"):
+        assert server.receive_datagram(_request(bytes(4)), (source, 123), "127.0.0.1", T0 + 1) == []
+    assert server.counters["restricted"] == 2 and server.counters["badauth"] == 2  # (a crypto-NAK is no request)
+    # longer requests without a MAC (an extension field; the full path) are refused and counted the same way
+    unsigned = _request(ExtensionField(code=Opcode.ASSOC, value=b"client", tstamp=1).encode())
+    for source in ("127.0.0.4", "127.0.0.5"):
+        assert server.receive_datagram(unsigned, (source, 123), "127.0.0.1", T0 + 1) == []
+    assert server.counters["restricted"] == 4
+    maced = _first_request_bytes(client)
+    (out,) = server.receive_datagram(maced, ("127.0.0.2", 123), "127.0.0.1", T0 + 1)
+    reply = decode(out.data)
+    assert out.dst == ("127.0.0.2", 123) and out.src == "127.0.0.1" and reply.keyid == 1 and reply.mode == 4
+    assert server.counters["restricted"] == 4
+
+
+def test_untrusted_key_is_answered_with_a_crypto_nak_and_counted():
+    server = make_host(SERVER_CONF, "127.0.0.1")
+    client = make_host("server 127.0.0.1 key 3\ntrustedkey 3\n", "127.0.0.2")  # key 3: not trusted by the server
+    maced = _first_request_bytes(client)
+    for source in ("127.0.0.7", "127.0.0.8"):
+        (out,) = server.receive_datagram(maced, (source, 123), "127.0.0.1", T0 + 1)
+        assert len(out.data) == 52 and out.data[48:] == bytes(4) and out.src == "127.0.0.1"
+    assert server.counters["badauth"] == 2
+
+
+def test_plain_request_reply_leaves_from_the_address_it_came_to():
+    server = make_host(SERVER_CONF, "127.0.0.1")
+    (out,) = server.receive_datagram(_request(), ("127.0.0.7", 123), "127.0.0.1", T0 + 1)
+    assert out.dst == ("127.0.0.7", 123) and out.src == "127.0.0.1"
+
+
+def test_without_limited_a_fast_client_is_always_answered():
+    # the rate limiter applies only to sources restrict marks `limited`
+    server = make_host(SERVER_CONF, "127.0.0.1")
+    maced = _first_request_bytes(make_host("server 127.0.0.1 key 1\ntrustedkey 1\n", "127.0.0.2"))
+    for i in range(50):
+        for data in (_request(), maced):
+            assert len(server.receive_datagram(data, ("127.0.0.7", 123), "127.0.0.1", T0 + 1 + i / 10)) == 1
+    assert server.counters["limited"] == 0 and server.counters["kodsent"] == 0
+
+
+# --- a symmetric-key broadcast client: volley, then listen (ntpd's AM_NEWBCL without broadcastdelay) --------------
+
+def test_broadcast_client_volley_then_listening():
+    net = SimNet(delay=0.002)
+    net.add("127.0.0.1", make_host(SERVER_CONF.replace("trustedkey 1 2", "trustedkey 1")
+                                   + "broadcast 127.0.0.2 key 1 minpoll 3\n", "127.0.0.1", rng=random.Random(1)))
+    client = net.add("127.0.0.2", make_host("broadcastclient\ntrustedkey 1\n", "127.0.0.2", rng=random.Random(2)))
+    log: list[str] = []
+    for second in range(40):
+        net.run(T0 + second, 1)
+        log += client.take_log()
+        assoc = next(iter(client.associations.values()), None)
+        if assoc is not None and assoc.hmode == MODE_BCLIENT and not assoc.bcast_volley:
+            break
+    assert assoc.hmode == MODE_BCLIENT and not assoc.configured and assoc.dstadr == "127.0.0.2"
+    assert (assoc.minpoll, assoc.maxpoll, assoc.keyid) == (3, 3, 1)
+    assert not assoc.iburst and assoc.burst_left == 0 and assoc.sent == 1  # the first sample ends the volley
+    assert assoc.bcast_delay == pytest.approx(2 * net.delay, abs=2e-5)
+    assert "127.0.0.1: broadcast client volley done, listening" in log
+    assert any(line.startswith("127.0.0.1: broadcast delay calibrated: 0.0040") for line in log)
+    sent, now = assoc.sent, T0 + second + 1
+    net.run(now, 30)
+    assert assoc.sent == sent and client.sys.peer == assoc.assid  # listening only
+
+
+# --- ntpd's TEST8: an association whose authenticator has not proven the server's identity gets no sample ----------
+
+class _ProofPending(SymmetricKeyAuth):
+    """An authenticator whose MACs verify but whose identity proof never completes (an Autokey exchange stuck
+    before PROV): the engine's side of the seam, without Autokey's crypto."""
+
+    def check(self, packet, data, src, dst, assoc, now):
+        return AuthResult(Verdict.OK, packet.keyid)
+
+    def proven(self, assoc) -> bool:
+        return not assoc.autokey
+
+
+def test_unproven_association_gets_no_sample_but_stays_configured():
+    client = make_host("server 127.0.0.1 autokey minpoll 4 maxpoll 10\n", "127.0.0.2")
+    client.authenticator = _ProofPending()
+    assoc = next(iter(client.associations.values()))
+    for n in (1, 2):
+        request, now = _first_request(client)
+        reply = NtpPacket(leap=0, mode=4, stratum=2, poll=4, precision=-10, org=request.xmt,
+                          rec=to_ntp64(now + 0.01), xmt=to_ntp64(now + 0.011))
+        assoc.unreach = 3
+        client.receive_datagram(encode(reply), ("127.0.0.1", 123), "127.0.0.2", now + 0.004)
+        assert (assoc.received, assoc.unproven, client.counters["notproven"]) == (n, n, n)
+        assert assoc.flash == TEST_AUTOKEY and assoc.reach == 0 and assoc.unreach == 0  # configured: kept alive
+    assert client.counters["processed"] == 0 and client.sys.peer is None
+    # a RATE kiss is obeyed before the proof (ntpd: before TEST8), so the exchange itself is paced
+    request, now = _first_request(client)
+    kod = NtpPacket(leap=3, mode=4, stratum=0, poll=7, refid=b"RATE", org=request.xmt, rec=request.xmt,
+                    xmt=request.xmt)
+    client.receive_datagram(encode(kod), ("127.0.0.1", 123), "127.0.0.2", now + 0.004)
+    assert assoc.hpoll == 8 and assoc.unproven == 3
+
+
+def test_served_requests_are_counted_and_never_leave_before_they_came():
+    # the transmit stamp is read from send_clock; a send clock behind the receive time (stepped back) must not
+    # give a reply that leaves before it arrived
+    server = make_host(SERVER_CONF, "127.0.0.1", send_clock=lambda: T0 - 5)
+    server.receive_datagram(_request(), ("127.0.0.7", 123), "127.0.0.1", T0 + 1)
+    (out,) = server.receive_datagram(_request(), ("127.0.0.7", 123), "127.0.0.1", T0 + 1)
+    reply = decode(out.data)
+    assert reply.xmt == reply.rec == to_ntp64(T0 + 1) and reply.org == to_ntp64(T0)
+    assert server.counters["processed"] == 2
+
+
+# --- `tos orphan`: with no source after orphanwait, serve as stratum N (ntpd's orphan mode) -------------------------
+
+class _Recording(SymmetricKeyAuth):
+    def __init__(self) -> None:
+        super().__init__()
+        self.synchronized_calls: list[bool] = []
+
+    def synchronized(self, synchronized: bool, now: float) -> None:
+        self.synchronized_calls.append(synchronized)
+
+
+def _orphan_host(extra: str = ""):
+    host = make_host("server 127.0.0.99 minpoll 4\ntos orphan 10 orphanwait 5\n" + extra, "127.0.0.1")
+    host.authenticator = _Recording()
+    return host
+
+
+def test_orphan_mode_after_orphanwait_without_a_source():
+    host = _orphan_host()
+    host.handle_timers(T0 + 4.9)
+    assert host.sys.stratum != 10 and not host.authenticator.synchronized_calls
+    now = T0 + 4.9
+    while host.sys.stratum != 10 and now < T0 + 30:
+        now = max(now + 0.1, host.next_timer())
+        host.handle_timers(now)
+    assert host.sys.stratum == 10 and now >= T0 + 5 and host.sys.leap == 0
+    assert host.sys.offset == 0.0 and host.sys.jitter == 0.0  # ntpq's offset and sys_jitter
+    assert host.authenticator.synchronized_calls[-1:] == [True]  # Autokey may sign now
+    assert "orphan mode: stratum 10" in host.take_log()
+    (out,) = host.receive_datagram(_request(), ("127.0.0.7", 123), "127.0.0.1", now + 1)
+    reply = decode(out.data)
+    assert (reply.stratum, reply.leap, reply.refid) == (10, 0, b"\x7f\0\0\x01")
+    assert reply.root_delay == reply.root_dispersion == 0
+
+
+def test_a_host_with_no_source_wakes_for_orphanwait_and_then_sleeps():
+    host = make_host("tos orphan 10 orphanwait 5\n", "127.0.0.1")
+    assert host.next_timer() == pytest.approx(T0 + 5)  # nothing else to do: the timer is the orphan wake-up
+    host.handle_timers(host.next_timer())
+    assert host.sys.stratum == 10
+    assert host.next_timer() >= T0 + 60  # orphan now: no more wake-ups for it
