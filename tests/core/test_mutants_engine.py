@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 
 import pytest
-from core_sim import T0, SimNet, make_host
+from core_sim import T0, SimNet, log_lines, make_host
 
 from ntpd_py.clock.filter import PHI
 from ntpd_py.engine.association import MODE_BCLIENT, MODE_PASSIVE, TEST_AUTOKEY
@@ -41,9 +41,9 @@ def _kiss(code: bytes, poll: int = 7):
     request, now = _first_request(client)
     kod = encode(NtpPacket(leap=3, mode=4, stratum=0, poll=poll, refid=code, org=request.xmt, rec=request.xmt,
                            xmt=request.xmt))
-    client.take_log()
+    client.events()  # drop what came before
     assert client.receive_datagram(kod, ("127.0.0.1", 123), "127.0.0.2", now + 0.01) == []
-    return client, next(iter(client.associations.values()), None), client.take_log()
+    return client, next(iter(client.associations.values()), None), log_lines(client.events())
 
 
 def test_rate_kiss_raises_the_poll_one_above_the_servers():
@@ -297,7 +297,7 @@ def test_broadcast_client_volley_then_listening():
     log: list[str] = []
     for second in range(40):
         net.run(T0 + second, 1)
-        log += client.take_log()
+        log += log_lines(client.events())
         assoc = next(iter(client.associations.values()), None)
         if assoc is not None and assoc.hmode == MODE_BCLIENT and not assoc.bcast_volley:
             break
@@ -385,7 +385,7 @@ def test_orphan_mode_after_orphanwait_without_a_source():
     assert host.sys.stratum == 10 and now >= T0 + 5 and host.sys.leap == 0
     assert host.sys.offset == 0.0 and host.sys.jitter == 0.0  # ntpq's offset and sys_jitter
     assert host.authenticator.synchronized_calls[-1:] == [True]  # Autokey may sign now
-    assert "orphan mode: stratum 10" in host.take_log()
+    assert "orphan mode: stratum 10" in log_lines(host.events())
     (out,) = host.receive_datagram(_request(), ("127.0.0.7", 123), "127.0.0.1", now + 1)
     reply = decode(out.data)
     assert (reply.stratum, reply.leap, reply.refid) == (10, 0, b"\x7f\0\0\x01")
