@@ -256,7 +256,7 @@ class AutokeyAuth(Authenticator):
                 self._cookies.clear()
             entry = (private, c + s, s + c, server_cookie(client, server, private, self.digest))
             self._cookies[(client, server)] = entry
-        _, inbound, outbound, cookie = entry
+        inbound, outbound, cookie = entry[1:]
         tail = struct.pack("!II", keyid & 0xFFFFFFFF, cookie)
         return SessionKeys(hasher, hasher(inbound + tail).digest(), hasher(outbound + tail).digest())
 
