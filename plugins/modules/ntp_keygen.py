@@ -187,6 +187,14 @@ files:
   type: list
   elements: str
   sample: [/etc/ntp/keys/ntpkey_RSAhost_alice.4004323481, /etc/ntp/keys/ntpkey_RSA-MD5cert_alice.4004323481]
+checksums:
+  description:
+    - SHA-1 of each file behind the managed links, by file name (as M(ansible.builtin.stat)'s C(checksum)).
+    - A copy elsewhere is compared with it without another module run; a re-encryption keeps a file's name but
+      changes its checksum.
+  returned: success
+  type: dict
+  sample: {ntpkey_IFFkey_GR1.4004323481: 3f786850e387550fdab836ed7e6dc881de23001b}
 links:
   description: The managed links and the file names they point at.
   returned: success

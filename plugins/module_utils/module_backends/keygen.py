@@ -11,6 +11,7 @@ through the exceptions it raises; the module is glue. ntpd_py is used only after
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 
@@ -30,6 +31,20 @@ class KeygenBackendError(Exception):
 
 class WrongPassword(Exception):
     """A key file that exists but opens with none of the passwords given: never a reason to replace keys."""
+
+
+def checksums(paths: list[str]) -> dict[str, str]:
+    """SHA-1 of each file by its name (as ansible.builtin.stat's checksum): a copy elsewhere (the group keys
+    published on the controller) is compared without another module run, even after a re-encryption that kept
+    the file's name."""
+    sums = {}
+    for path in paths:
+        try:
+            with open(path, "rb") as handle:
+                sums[os.path.basename(path)] = hashlib.sha1(handle.read()).hexdigest()
+        except OSError:
+            continue
+    return sums
 
 
 def iso_utc(unix: float) -> str:
@@ -311,7 +326,7 @@ class KeygenBackend:
         links_after = self.directory.links()
         files = [os.path.join(self.keysdir, target) for target in links_after.values()]
         plan = self.plan or plan_rules.Plan()
-        result = dict(files=files, links=links_after, actions=dict(plan.actions))
+        result = dict(files=files, links=links_after, actions=dict(plan.actions), checksums=checksums(files))
         if self.to_reencrypt:
             result["reencrypted"] = [os.path.basename(path) for path in self.to_reencrypt]
         if plan.reasons:
