@@ -126,6 +126,14 @@ def test_playbooks_group_without_authority_names_host_and_variable(tmp_path: Pat
     expect_stop(tmp_path, inventory, "t-c1: autokey_group: trust group GRX has no trusted authority")
 
 
+def test_playbooks_role_outside_its_group_names_host_and_variable(tmp_path: Path) -> None:
+    """site.yml sets each part up in a play over its inventory group: a client in ntp_group_servers would be set up
+    by the servers' play with the client's password, so the preflight stops it."""
+    inventory = lab_inventory(tmp_path)
+    hosts_of(inventory, "ntp_group_servers")["t-srv"]["autokey_role"] = "client"
+    expect_stop(tmp_path, inventory, "t-srv: autokey_role: client, but the host is not in the group ntp_clients")
+
+
 def test_playbooks_unreachable_host_names_host_and_variable(tmp_path: Path) -> None:
     inventory = lab_inventory(tmp_path)
     hosts_of(inventory, "ntp_clients")["t-c1"].update(
