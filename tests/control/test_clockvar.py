@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -23,7 +22,7 @@ from typing import Iterator
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent.parent))
-from conftest import ROOT, free_loopback, safe_cmd  # noqa: E402
+from conftest import ROOT, free_loopback, safe_cmd, stop_started  # noqa: E402
 from refntpd import REF_DIR, Lab, require_ref  # noqa: E402
 
 CLOCKS = ("server 127.127.1.3 noselect\nserver 127.127.1.0 minpoll 4\n"
@@ -92,12 +91,7 @@ def ours(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Side]:
         assert _wait(lambda: "poll=0" not in side.ntpq(COMMANDS["each clock"]).stdout, 5)  # both clocks polled
         yield side
     finally:
-        proc.send_signal(signal.SIGTERM)  # ours, by its PID
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_started(proc)  # ours, by its PID
 
 
 def _clock_text(out: str) -> str:
