@@ -289,7 +289,9 @@ class AutokeyAuth(Authenticator):
         if peer.symmetric and not packet.extensions and peer.crypto & CryptoFlag.AUTO and peer.pkeyid is not None:
             if packet.keyid != peer.pkeyid and not verify_keyid_chain(remote, local, packet.keyid, peer.pkeyid,
                                                                       peer.pcookie, self.digest, max_steps=16):
-                peer.crypto &= ~CryptoFlag.AUTO  # broken sequence: ask for the autokey values again
+                # broken sequence: ask for the autokey values again. ~ of an IntFlag member complements only the
+                # defined flags (0x6fff) and would clear the signature NID above them: complement the int
+                peer.crypto &= ~int(CryptoFlag.AUTO)
                 return AuthResult(Verdict.ERROR, packet.keyid, "autokey sequence broken")
             peer.pkeyid = packet.keyid
         try:
