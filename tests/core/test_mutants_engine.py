@@ -398,3 +398,167 @@ def test_a_host_with_no_source_wakes_for_orphanwait_and_then_sleeps():
     host.handle_timers(host.next_timer())
     assert host.sys.stratum == 10
     assert host.next_timer() >= T0 + 60  # orphan now: no more wake-ups for it
+
+
+# --- restrict lines as parsed and looked up: per-family defaults, masks, lines not enforced, the own address -------
+
+def _served(host, source: str, local: str = "127.0.0.1") -> bool:
+    """Does `host` answer a plain client request from `source` (the full path)?"""
+    return bool(host.receive_datagram(_request(bytes(0)), (source, 123), local, T0 + 1))
+
+
+def _quick_served(host, source: str) -> bool:
+    return host.quick_reply(_request(), (source, 123), T0 + 1) is not None
+
+
+def test_restrict_per_family_defaults_apply_to_their_family_only():
+    host = make_host(SERVER_CONF + "restrict -6 default ignore\n", "127.0.0.1")
+    assert not _served(host, "::2", "::1") and not _quick_served(host, "::2")
+    assert _served(host, "127.0.0.7") and _quick_served(host, "127.0.0.7")
+    host = make_host(SERVER_CONF + "restrict -4 default ignore\n", "127.0.0.1")
+    assert not _served(host, "127.0.0.7") and not _quick_served(host, "127.0.0.7")
+    assert _served(host, "::2", "::1") and _quick_served(host, "::2")
+    host = make_host(SERVER_CONF + "restrict default ignore\n", "127.0.0.1")  # both families
+    assert not _served(host, "127.0.0.7") and not _served(host, "::2", "::1")
+    host = make_host(SERVER_CONF + "restrict default ignore\nrestrict -6 default\n", "127.0.0.1")
+    assert not _served(host, "127.0.0.7") and _served(host, "::2", "::1")
+
+
+def test_restrict_mask_covers_the_whole_network_from_any_address_in_it():
+    host = make_host(SERVER_CONF + "restrict 127.0.5.9 mask 255.255.255.0 ignore\n", "127.0.0.1")
+    assert not _served(host, "127.0.5.1") and not _served(host, "127.0.5.200") and _served(host, "127.0.6.1")
+    assert not _quick_served(host, "127.0.5.1") and _quick_served(host, "127.0.6.1")
+
+
+def test_restrict_more_specific_entry_wins():
+    host = make_host(SERVER_CONF + "restrict 127.0.0.0 mask 255.0.0.0 ignore\nrestrict 127.0.0.7\n", "127.0.0.1")
+    assert _served(host, "127.0.0.7") and not _served(host, "127.0.0.8")
+
+
+def test_restrict_lines_not_enforced_are_logged_and_the_rest_still_apply():
+    text = SERVER_CONF + "restrict source noquery\nrestrict ntp.example.org ignore\nrestrict 127.0.0.8 ignore\n"
+    host = make_host(text, "127.0.0.1", resolve=lambda name: None)
+    log = log_lines(host.events())
+    assert any("restrict source: only addresses and default are enforced, ignored" in line for line in log)
+    assert any("restrict ntp.example.org: only addresses and default are enforced" in line for line in log)
+    assert _served(host, "127.0.0.7") and not _served(host, "127.0.0.8")  # `source` is not a default
+
+
+def test_ippeerlimit_zero_admits_no_peer_from_the_address():
+    host = make_host(SERVER_CONF + "restrict default ippeerlimit 0\n", "127.0.0.1")
+    host.receive_datagram(_active_packet(), ("127.0.0.9", 123), "127.0.0.1", T0 + 1)
+    assert not _passives(host) and host.counters["declined"] == 1
+
+
+def test_own_interface_address_is_never_restricted_unless_named_exactly():
+    host = make_host(SERVER_CONF + "restrict default ignore\nrestrict 127.0.0.9 noquery\n", "127.0.0.1")
+    assert _served(host, "127.0.0.1") and not _served(host, "127.0.0.7")
+    host = make_host(SERVER_CONF + "restrict default ignore\nrestrict 127.0.0.1 noserve\n", "127.0.0.1")
+    assert not _served(host, "127.0.0.1") and host.counters["restricted"] >= 1
+
+
+# --- receive_datagram's dispatch: what each kind of datagram is counted as (ntpq's ss_* drop counters) -------------
+
+def _drops(host) -> dict[str, int]:
+    from ntpd_py.control.view import HostControlView
+    return {name: int(value) for name, value in HostControlView(host).drop_counters()}
+
+
+def _shape(version: int, mode: int, length: int = 48) -> bytes:
+    return bytes([(version << 3) | mode]) + bytes(length - 1)
+
+
+def test_malformed_datagrams_are_counted_by_their_reason():
+    host = make_host(SERVER_CONF, "127.0.0.1")
+    for data in (b"", b"", _shape(0, 3), _shape(5, 3), _shape(2, 0), _shape(3, 0)):
+        assert host.receive_datagram(data, ("127.0.0.7", 123), "127.0.0.1", T0 + 1) == []
+    drops = _drops(host)
+    assert drops["ss_malformed_short"] == 2 and drops["ss_malformed_version"] == 2 and drops["ss_malformed_mode"] == 2
+    assert drops["ss_badversion"] == 2 and drops["ss_badformat"] == 6 and host.counters["received"] == 6
+    assert host.counters["oldver"] == 2 and host.counters["thisver"] == 0
+
+
+def test_versions_one_to_three_are_old_and_served_version_one_mode_zero_as_a_client():
+    host = make_host(SERVER_CONF, "127.0.0.1")
+    for version in (1, 3):
+        (out,) = host.receive_datagram(_shape(version, 3), ("127.0.0.7", 123), "127.0.0.1", T0 + 1)
+        assert decode(out.data).version == version and decode(out.data).mode == 4
+    (out,) = host.receive_datagram(_shape(1, 0), ("127.0.0.7", 123), "127.0.0.1", T0 + 1)  # full path
+    assert decode(out.data).mode == 4 and decode(out.data).version == 1
+    assert host.counters["oldver"] == 3 and host.counters["thisver"] == 0 and host.counters["badversion"] == 0
+    assert host.receive_datagram(_shape(4, 3), ("127.0.0.7", 123), "127.0.0.1", T0 + 1)
+    assert host.counters["thisver"] == 1 and host.counters["oldver"] == 3
+
+
+def test_restrict_version_refuses_old_versions_and_counts_them():
+    host = make_host(SERVER_CONF + "restrict default version\n", "127.0.0.1")
+    for _ in range(2):
+        assert host.receive_datagram(_shape(3, 3), ("127.0.0.7", 123), "127.0.0.1", T0 + 1) == []
+    assert host.counters["restricted"] == 2 and host.counters["oldver"] == 2
+    assert host.receive_datagram(_shape(4, 3), ("127.0.0.8", 123), "127.0.0.1", T0 + 1)
+
+
+def test_ignore_and_noserve_are_counted_restricted_and_ignore_is_not_monitored():
+    host = make_host(SERVER_CONF + "restrict 127.0.0.7 ignore\nrestrict 127.0.0.8 noserve\n", "127.0.0.1")
+    for source in ("127.0.0.7", "127.0.0.7", "127.0.0.8"):
+        assert host.receive_datagram(_shape(4, 3), (source, 123), "127.0.0.1", T0 + 1) == []
+    assert host.counters["restricted"] == 3
+    assert [entry[0] for entry in host.mru.entries()] == ["127.0.0.8:123"]  # ntpq mrulist: no ignored source
+
+
+def test_mode7_is_counted_and_never_answered():
+    host = make_host(SERVER_CONF, "127.0.0.1")
+    for _ in range(2):
+        assert host.receive_datagram(_shape(2, 7), ("127.0.0.7", 123), "127.0.0.1", T0 + 1) == []
+    assert host.counters["mode7"] == 2 and host.counters["badformat"] == 0
+
+
+def _control_host(extra: str = "", handler=None):
+    calls = []
+
+    def echo(data, src, now):
+        calls.append((data, src, now))
+        return [b"reply:" + data]
+
+    host = make_host(SERVER_CONF + extra, "127.0.0.1", control_handler=handler or echo)
+    return host, calls
+
+
+def test_mode6_goes_to_the_control_handler_and_its_replies_back_to_the_source():
+    host, calls = _control_host()
+    request = _shape(2, 6, 12)
+    (out,) = host.receive_datagram(request, ("127.0.0.7", 4000), "127.0.0.1", T0 + 1)
+    assert out.data == b"reply:" + request and out.dst == ("127.0.0.7", 4000) and out.src == "127.0.0.1"
+    assert calls == [(request, ("127.0.0.7", 4000), T0 + 1)]
+    host.receive_datagram(request, ("127.0.0.7", 4000), "127.0.0.1", T0 + 2)
+    assert host.counters["control"] == 2 and host.counters["restricted"] == 0
+
+
+@pytest.mark.parametrize("flag", ["ignore", "noquery"])
+def test_mode6_refused_by_ignore_or_noquery_is_counted(flag):
+    host, calls = _control_host(f"restrict default {flag}\n")
+    for _ in range(2):
+        assert host.receive_datagram(_shape(2, 6, 12), ("127.0.0.7", 4000), "127.0.0.1", T0 + 1) == []
+    assert not calls and host.counters["control"] == 2 and host.counters["restricted"] == 2
+
+
+def test_mode6_flood_from_a_limited_source_is_dropped_per_address():
+    host, calls = _control_host("restrict default limited\n")
+    answered = sum(bool(host.receive_datagram(_shape(2, 6, 12), ("127.0.0.7", 4000 + i), "127.0.0.1", T0 + i * 0.01))
+                   for i in range(40))
+    limited = host.counters["limited"]
+    assert 0 < answered < 40 and limited == 40 - answered  # every port of one address shares a bucket
+    assert host.receive_datagram(_shape(2, 6, 12), ("127.0.0.8", 4000), "127.0.0.1", T0 + 0.5)
+
+
+def test_a_failing_control_handler_is_counted_and_logged_once_per_interval():
+    def broken(data, src, now):
+        raise RuntimeError("responder bug")
+
+    host, _ = _control_host(handler=broken)
+    host.events()
+    for i in range(2):
+        assert host.receive_datagram(_shape(2, 6, 12), ("127.0.0.7", 4000), "127.0.0.1", T0 + 1 + i) == []
+    assert _drops(host)["ss_control_errors"] == 2
+    log = [line for line in log_lines(host.events()) if "control request" in line]
+    assert log and log[0].startswith("control request from 127.0.0.7 failed: RuntimeError")
