@@ -12,6 +12,7 @@ import pytest
 from core_sim import T0, SimNet, log_lines, make_host
 
 from ntpd_py.clock.filter import PHI
+from ntpd_py.control.view import HostControlView
 from ntpd_py.engine.association import MODE_BCLIENT, MODE_PASSIVE, TEST_AUTOKEY
 from ntpd_py.engine.authenticator import AuthResult, SymmetricKeyAuth, Verdict
 from ntpd_py.engine.state import EPHEMERAL_MAX
@@ -460,7 +461,6 @@ def test_own_interface_address_is_never_restricted_unless_named_exactly():
 # --- receive_datagram's dispatch: what each kind of datagram is counted as (ntpq's ss_* drop counters) -------------
 
 def _drops(host) -> dict[str, int]:
-    from ntpd_py.control.view import HostControlView
     return {name: int(value) for name, value in HostControlView(host).drop_counters()}
 
 
@@ -562,3 +562,15 @@ def test_a_failing_control_handler_is_counted_and_logged_once_per_interval():
     assert _drops(host)["ss_control_errors"] == 2
     log = [line for line in log_lines(host.events()) if "control request" in line]
     assert log and log[0].startswith("control request from 127.0.0.7 failed: RuntimeError")
+
+
+def test_new_symmetric_peer_polls_between_6_and_10_from_the_address_it_reached():
+    host = make_host(SERVER_CONF, "127.0.0.1")
+    host.receive_datagram(_active_packet(), ("127.0.0.9", 123), "127.0.0.1", T0 + 1)
+    (assoc,) = _passives(host)
+    assert (assoc.minpoll, assoc.maxpoll, assoc.keyid, assoc.configured) == (6, 10, 1, False)
+    variables = dict(HostControlView(host).peer_variables(assoc.assid))
+    assert variables["dstadr"] == "127.0.0.1" and variables["keyid"] == "1" and variables["hmode"] == "2"
+    for _ in range(2):  # refusals are counted one each
+        host.receive_datagram(_unauthenticated_active(), ("127.0.0.7", 123), "127.0.0.1", T0 + 2)
+    assert host.counters["declined"] == 2
