@@ -16,6 +16,7 @@ from ntpd_py.control.view import HostControlView
 from ntpd_py.engine.association import MODE_BCLIENT, MODE_PASSIVE, TEST_AUTOKEY
 from ntpd_py.engine.authenticator import AuthResult, SymmetricKeyAuth, Verdict
 from ntpd_py.engine.state import EPHEMERAL_MAX
+from ntpd_py.engine.status import SST_LOCAL, SST_NTP
 from ntpd_py.ntptime import to_ntp64
 from ntpd_py.wire.extension import ExtensionField, Opcode
 from ntpd_py.wire.packet import NtpPacket, decode, encode, ntp_diff
@@ -574,3 +575,31 @@ def test_new_symmetric_peer_polls_between_6_and_10_from_the_address_it_reached()
     for _ in range(2):  # refusals are counted one each
         host.receive_datagram(_unauthenticated_active(), ("127.0.0.7", 123), "127.0.0.1", T0 + 2)
     assert host.counters["declined"] == 2
+
+
+# --- a client's system variables after it synchronised (ntpd's clock_update) ---------------------------------------
+
+def test_clients_system_variables_follow_its_server():
+    net = SimNet(delay=0.004)
+    net.add("127.0.0.1", make_host("server 127.127.1.0\nfudge 127.127.1.0 stratum 0\n", "127.0.0.1",
+                                   rng=random.Random(1)))
+    client = net.add("127.0.0.2", make_host("server 127.0.0.1 iburst minpoll 4\n", "127.0.0.2",
+                                            rng=random.Random(2)), offset=0.05)
+    net.run(T0, 120)
+    s, peer = client.sys, next(iter(client.associations.values()))
+    assert client.sys.peer is not None and s.stratum == 2 and s.source != 0
+    assert s.refid == bytes([127, 0, 0, 1])  # not a primary server: the refid is its server's address
+    assert s.root_delay == pytest.approx(peer.root_delay + 0.008, abs=1e-3) and s.root_delay > 0.007
+    assert abs(s.offset) == pytest.approx(0.05, abs=1e-3)
+    assert s.root_dispersion >= peer.root_dispersion + abs(s.offset) + s.jitter
+
+
+@pytest.mark.parametrize("stratum", [1, 8])
+def test_server_on_its_local_clock_names_it_by_address_and_as_a_local_source(stratum):
+    net = SimNet()
+    conf = f"server 127.127.1.0\nfudge 127.127.1.0 stratum {stratum}\n"
+    server = net.add("127.0.0.1", make_host(conf, "127.0.0.1", rng=random.Random(1)))
+    net.run(T0, 120)
+    s = server.sys
+    assert s.peer is not None and s.stratum == stratum + 1 and s.source == SST_LOCAL != SST_NTP
+    assert s.refid == bytes([127, 127, 1, 0])  # ntpd's addr2refid: only a stratum-1 server shows the clock's refid
