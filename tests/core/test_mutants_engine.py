@@ -603,3 +603,12 @@ def test_server_on_its_local_clock_names_it_by_address_and_as_a_local_source(str
     s = server.sys
     assert s.peer is not None and s.stratum == stratum + 1 and s.source == SST_LOCAL != SST_NTP
     assert s.refid == bytes([127, 127, 1, 0])  # ntpd's addr2refid: only a stratum-1 server shows the clock's refid
+
+
+def test_new_symmetric_peer_keeps_the_peers_version():
+    data = _first_request_bytes(make_host("peer 127.0.0.1 key 1 version 3\ntrustedkey 1\n", "127.0.0.9"))
+    assert decode(data).version == 3
+    host = make_host(SERVER_CONF, "127.0.0.1")
+    out = host.receive_datagram(data, ("127.0.0.9", 123), "127.0.0.1", T0 + 1)
+    (assoc,) = _passives(host)
+    assert assoc.version == 3 and all(decode(o.data).version == 3 for o in out)
