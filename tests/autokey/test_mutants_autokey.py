@@ -436,3 +436,206 @@ def test_tampered_dsa_signature_is_refused_and_proves_nothing(vectors):
     peer = pair.assoc.auth_state
     assert not pair.client.proven(pair.assoc) and not pair.flags & 0x400  # no PROV
     assert peer.errors[Xevnt.SIG] > 0 and peer.last_event == Xevnt.SIG
+
+
+# --- group rules (ntpd's receive() and group_test()), applied by AutokeyAuth.check before the MAC ------------------
+
+def _grouped(vectors, subject: str, ident: str | None = None) -> AutokeyAuth:
+    """alice's vector key under the host name `subject` (alice@grp: trust group grp), self-signed and trusted."""
+    creds = load_creds(vectors, "iff", "alice")
+    issued = int(VECTOR_NOW) - 60
+    cert = build_certificate(subject=subject, public_key=creds.host_key.public_key(), issuer=subject,
+                             signing_key=creds.host_key, digest="md5", serial=issued + NTP_UNIX_OFFSET,
+                             not_before=issued, not_after=issued + 86400, extensions=ntp_extensions("trust"))
+    auth = AutokeyAuth(AutokeyHost(dataclasses.replace(creds, certificate=cert, cert_fstamp=issued + NTP_UNIX_OFFSET,
+                                                       ident=ident)))
+    auth.set_synchronized(True, VECTOR_NOW)
+    return auth
+
+
+def _assoc_request(hostname: str | bytes, **kw) -> ExtensionField:
+    value = hostname.encode() if isinstance(hostname, str) else hostname
+    return ExtensionField(**{"code": Opcode.ASSOC, "associd": 7, "tstamp": int(VECTOR_NOW) + NTP_UNIX_OFFSET,
+                             "fstamp": STATUS, "value": value, **kw})
+
+
+def _check_fields(auth: AutokeyAuth, fields: list[ExtensionField], mode: int = 3, assoc=None):
+    """A packet from CLIENT_ADDR carrying `fields`, with the cookie-0 session-key MAC anyone can compute."""
+    region = b"".join(f.encode() for f in fields)
+    src, dst = (CLIENT_ADDR, SERVER_ADDR) if assoc is None else (assoc.srcadr[0], assoc.dstadr)
+    data = _session_mac_packet(0x5A5A5A5A, 0, region, mode=mode, src=src, dst=dst)
+    return auth.check(decode(data), data, (src, 123), dst, assoc, VECTOR_NOW)
+
+
+def test_server_with_a_group_declines_a_host_without_one_and_answers_its_group(vectors):
+    server = _grouped(vectors, "alice@grp")
+    declined = _check_fields(server, [_assoc_request("bob")])
+    assert declined.verdict is Verdict.DECLINED and declined.keyid == 0x5A5A5A5A
+    assert "empty autokey groupname" in declined.reason
+    assert _check_fields(server, [_assoc_request("bob@grp")]).verdict is Verdict.OK
+    # a client's request from another group is answered (ntpd answers requests in its fast path, no group_test)
+    assert _check_fields(server, [_assoc_request("bob@other")]).verdict is Verdict.OK
+    # an ASSOC response names a host too (a server answering a client of group grp)
+    assert _check_fields(server, [_assoc_request("bob", response=True)]).verdict is Verdict.DECLINED
+    # the host name's bytes as they are: one that is not ASCII still has no group
+    assert _check_fields(server, [_assoc_request("b\xf6b".encode("latin-1"))]).verdict is Verdict.DECLINED
+    assert _check_fields(server, [_assoc_request("b\xf6b@grp".encode("latin-1"))]).verdict is Verdict.OK
+
+
+def test_group_rules_look_at_every_assoc_field_and_only_at_those(vectors):
+    server = _grouped(vectors, "alice@grp")
+    cert_request = ExtensionField(code=Opcode.CERT, associd=7, tstamp=int(VECTOR_NOW) + NTP_UNIX_OFFSET, fstamp=0,
+                                  value=b"alice")  # a host name without a group, but not in an ASSOC field
+    assert _check_fields(server, [cert_request]).verdict is Verdict.OK
+    assert _check_fields(server, [cert_request, _assoc_request("bob")]).verdict is Verdict.DECLINED
+    assert _check_fields(server, [cert_request, _assoc_request("bob@grp")]).verdict is Verdict.OK
+    # an ASSOC field without a host name (8-byte form, or an empty value) names no group
+    assert _check_fields(server, [ExtensionField(code=Opcode.ASSOC, associd=7)]).verdict is Verdict.DECLINED
+    assert _check_fields(server, [_assoc_request(b"")]).verdict is Verdict.DECLINED
+
+
+def test_server_without_a_group_applies_no_group_rule(vectors):
+    server = _grouped(vectors, "alice")
+    assert _check_fields(server, [_assoc_request("bob")], mode=1).verdict is Verdict.OK
+    assert _check_fields(server, [_assoc_request("bob@other")], mode=1).verdict is Verdict.OK
+
+
+def test_symmetric_and_association_packets_must_be_of_our_group_or_ident(vectors):
+    # a symmetric-active stranger (mode 1, no association yet) is not a client request: group_test applies
+    server = _grouped(vectors, "alice@grp")
+    assert _check_fields(server, [_assoc_request("bob@grp")], mode=1).verdict is Verdict.OK
+    mismatch = _check_fields(server, [_assoc_request("bob@other")], mode=1)
+    assert mismatch.verdict is Verdict.DECLINED and "group mismatch" in mismatch.reason
+    assert _check_fields(server, [_assoc_request("bob")], mode=1).verdict is Verdict.DECLINED
+    # `crypto ident other` lets group "other" in
+    assert _check_fields(_grouped(vectors, "alice@grp", ident="other"), [_assoc_request("bob@other")],
+                         mode=1).verdict is Verdict.OK
+    # a server's answer to our association (mode 4): its group must be ours or the association's `ident`
+    client = _grouped(vectors, "alice@grp")
+    answer = [_assoc_request("bob@other", response=True)]
+    assoc = FakeAssoc(38363, (CLIENT_ADDR, 123), SERVER_ADDR, 3, ident="other")
+    assert _check_fields(client, answer, mode=4, assoc=assoc).verdict is not Verdict.DECLINED
+    assoc = FakeAssoc(38364, (CLIENT_ADDR, 123), SERVER_ADDR, 3, ident="third")
+    assert _check_fields(client, answer, mode=4, assoc=assoc).verdict is Verdict.DECLINED
+    # without an `ident` on the association, `crypto ident` decides
+    assoc = FakeAssoc(38365, (CLIENT_ADDR, 123), SERVER_ADDR, 3)
+    assert _check_fields(_grouped(vectors, "alice@grp", ident="other"), answer, mode=4,
+                         assoc=assoc).verdict is not Verdict.DECLINED
+    assert _check_fields(client, answer, mode=4, assoc=assoc).verdict is Verdict.DECLINED
+
+
+# --- what a client checks in every signed response (crypto_verify), seen as ntpq's crypto_event and cryptostats ---
+
+from ntpd_py.autokey.session import autokey_value  # noqa: E402
+
+ASSID = 38363  # the pair's association
+
+
+def _answer(pair, fields: list[ExtensionField] | bytes, *, stratum: int = 5, refid: bytes = b"") -> object:
+    """The client sends its next request; `fields` come back in a reply with the cookie-0 MAC anyone can compute
+    (packets with fields use cookie 0), so only the checks inside the fields stand between them and the client."""
+    header = encode_header(NtpPacket(mode=3, stratum=10, poll=6))
+    request = decode(header + pair.client.request_tail(pair.assoc, header, pair.now))
+    rheader = encode_header(NtpPacket(mode=4, stratum=stratum, poll=6, refid=refid))
+    region = fields if isinstance(fields, bytes) else b"".join(f.encode() for f in fields)
+    rdata = rheader + region + mac(session_key(SERVER_ADDR, CLIENT_ADDR, request.keyid, 0), request.keyid,
+                                   rheader + region)
+    return pair.client.check(decode(rdata), rdata, (SERVER_ADDR, 123), CLIENT_ADDR, pair.assoc, pair.now)
+
+
+def _event(pair) -> str:
+    return dict(pair.client.peer_variables(pair.assoc)).get("crypto_event", "")
+
+
+def _leap(pair, tstamp: int, fstamp: int, **kw) -> ExtensionField:
+    """A LEAP response signed by the server's own key with chosen timestamps."""
+    signed = pair.server.host.signed(pair.server.host.leap.value, tstamp, fstamp)
+    return dataclasses.replace(signed.field(Opcode.LEAP, ASSID), **kw)
+
+
+@pytest.fixture
+def proven_pair(vectors):
+    pair = make_pair(vectors, "iff")
+    assert pair.run(12) == 0x87F23
+    return pair
+
+
+NTP_NOW = int(VECTOR_NOW) + NTP_UNIX_OFFSET
+
+
+@pytest.mark.parametrize("field, code", [
+    (lambda p: ExtensionField(code=Opcode.LEAP, associd=ASSID, response=True, error=True), Xevnt.ERR),
+    (lambda p: ExtensionField(code=Opcode.LEAP, associd=ASSID, response=True), Xevnt.LEN),  # no value at all
+    (lambda p: _leap(p, NTP_NOW, NTP_NOW - 9, associd=ASSID + 1), Xevnt.ERR),  # another association's answer
+    (lambda p: _leap(p, NTP_NOW, NTP_NOW - 9, value=b""), Xevnt.LEN),
+    (lambda p: _leap(p, 0, 0), Xevnt.TSP),  # the server was not synchronized: nothing is signed
+    (lambda p: _leap(p, NTP_NOW - 9, NTP_NOW), Xevnt.TSP),  # signed before its key file was made
+    (lambda p: _leap(p, NTP_NOW, NTP_NOW - 9, signature=b""), Xevnt.ERR),
+    (lambda p: dataclasses.replace(_leap(p, NTP_NOW, NTP_NOW - 9), tstamp=NTP_NOW + 1), Xevnt.SIG),  # not as signed
+], ids=["error-bit", "short", "associd", "empty", "unsynchronized", "tstamp-before-fstamp", "unsigned", "tampered"])
+def test_refused_response_names_its_error_and_changes_nothing(proven_pair, field, code):
+    pair = proven_pair
+    tai = pair.assoc.auth_state.tai
+    answer = field(pair)
+    verdict = _answer(pair, [answer])
+    assert verdict.verdict is Verdict.ERROR and pair.flags == 0x87F23 and pair.assoc.auth_state.tai == tai
+    assert _event(pair).startswith(f'"0x{code:x} ')
+    # cryptostats: the source address, then ntpd's "%04x %d %02x %s" (opcode word, association, code, text)
+    assert pair.log[-1].startswith(f"C {SERVER_ADDR} {answer.encode()[:2].hex()} {ASSID} {int(code):x} ")
+
+
+def test_response_signed_at_its_filestamp_is_accepted(proven_pair):
+    # tstamp == fstamp (values signed in the second their key file was made) is not "before" it
+    pair = proven_pair
+    assert _answer(pair, [_leap(pair, NTP_NOW, NTP_NOW)]).ok
+    assert pair.log[-1] == f"C {SERVER_ADDR} leap TAI offset 37 at 3692217600 expire 3694377600 fs {NTP_NOW}"
+
+
+def _auto(pair, tstamp: int, fstamp: int, key: int = 0x12345678) -> ExtensionField:
+    return pair.server.host.signed(autokey_value(17, key), tstamp, fstamp).field(Opcode.AUTO, ASSID)
+
+
+def test_autokey_values_pushed_again_are_accepted_and_older_filestamps_refused(proven_pair):
+    pair = proven_pair
+    assert _answer(pair, [_auto(pair, NTP_NOW, NTP_NOW)]).ok
+    assert _answer(pair, [_auto(pair, NTP_NOW, NTP_NOW)]).ok  # the same values again (ntpd pushes after SIGN)
+    assert pair.assoc.auth_state.recval == (NTP_NOW, NTP_NOW, 17, 0x12345678)
+    # newer values must not come from an older key file
+    assert _answer(pair, [_auto(pair, NTP_NOW + 5, NTP_NOW - 1, key=0x2345)]).verdict is Verdict.ERROR
+    assert _event(pair).startswith(f'"0x{Xevnt.FSP:x} ')
+    assert pair.assoc.auth_state.recval == (NTP_NOW, NTP_NOW, 17, 0x12345678)
+    assert _answer(pair, [_auto(pair, NTP_NOW + 5, NTP_NOW + 1, key=0x2345)]).ok
+
+
+def test_unreadable_field_is_a_length_error_from_the_server(proven_pair):
+    # the field's own length is right (the packet parses), its value length is not: XEVNT_LEN, logged as ntpd does
+    pair = proven_pair
+    raw = bytearray(_leap(pair, NTP_NOW, NTP_NOW - 9).encode())
+    raw[16:20] = (4000).to_bytes(4, "big")  # value length beyond the field
+    assert _answer(pair, bytes(raw)).verdict is Verdict.ERROR
+    assert _event(pair).startswith(f'"0x{Xevnt.LEN:x} ')
+    assert pair.log[-1].startswith(f"C {SERVER_ADDR} 0000 {ASSID} 101 ")
+
+
+# --- a RATE kiss through an Autokey association slows its steps to iburst's spacing (AutokeyAuth's pacing) ----------
+
+def _as_rate_kiss(rdata: bytes) -> bytes:
+    """The server's reply as ntpd's fast_xmit sends it under `restrict limited kod`: stratum 0, refid RATE, the
+    answer and its cookie-0 MAC kept."""
+    header = bytearray(rdata[:48])
+    header[1], header[12:16] = 0, b"RATE"
+    pkt = decode(rdata)
+    region = rdata[48:pkt.mac_covered]
+    keyid = pkt.keyid
+    return bytes(header) + region + mac(session_key(SERVER_ADDR, CLIENT_ADDR, keyid, 0), keyid, bytes(header) + region)
+
+
+def test_steps_follow_answers_quickly_and_a_rate_kiss_slows_them(vectors):
+    pair = make_pair(vectors, "iff")
+    pair.step()  # ASSOC answered: a new flag, the next step 0.5 s after the answer
+    assert pair.client.next_step(pair.assoc, pair.now) == pair.now - 1 + 0.5
+    pair.step(tamper=_as_rate_kiss)  # the certificate, in a kiss: progress still, but no faster than iburst
+    assert pair.flags & 0x100
+    assert pair.client.next_step(pair.assoc, pair.now) == pair.now - 1 + 2.0
+    pair.step()
+    assert pair.client.next_step(pair.assoc, pair.now) == pair.now - 1 + 2.0  # for the rest of the exchange
