@@ -639,3 +639,66 @@ def test_steps_follow_answers_quickly_and_a_rate_kiss_slows_them(vectors):
     assert pair.client.next_step(pair.assoc, pair.now) == pair.now - 1 + 2.0
     pair.step()
     assert pair.client.next_step(pair.assoc, pair.now) == pair.now - 1 + 2.0  # for the rest of the exchange
+
+
+def test_answer_that_gains_nothing_backs_the_next_step_off(vectors):
+    pair = make_pair(vectors, "iff")
+    pair.step()
+    assert pair.client.next_step(pair.assoc, pair.now) == pair.now - 1 + 0.5
+    refused = ExtensionField(code=Opcode.CERT, associd=ASSID, response=True, error=True)
+    assert _answer(pair, [refused]).verdict is Verdict.ERROR
+    assert pair.client.next_step(pair.assoc, pair.now) == pair.now + 1.0  # twice the spacing, from now
+    assert _answer(pair, [refused]).verdict is Verdict.ERROR
+    assert pair.client.next_step(pair.assoc, pair.now) == pair.now + 2.0
+
+
+# --- broadcast with `crypto digest sha1`: the key ID chain is walked with the configured digest ---------------------
+
+def test_broadcast_client_with_sha1_session_keys_follows_the_key_list(vectors):
+    stats: list[str] = []
+    creds = {name: dataclasses.replace(load_creds(vectors, "iff", name), digest="sha1") for name in ("alice", "bob")}
+    from autokey_broadcast import CLIENT_CONF as BCLIENT_CONF, SERVER_CONF as BSERVER_CONF
+    net = BroadcastNet(autokey_host(BSERVER_CONF, SERVER, creds["alice"], stats),
+                       autokey_host(BCLIENT_CONF, CLIENT, creds["bob"], stats))
+    net.run(40, until=lambda: (a := broadcast_assoc(net.client)) is not None and a.hmode == MODE_BCLIENT
+            and a.bcast_delay is not None)
+    assoc = broadcast_assoc(net.client)
+    assert assoc.hmode == MODE_BCLIENT and assoc.auth_state.crypto == 0x87F23
+    received = assoc.received
+    net.run(40, step=0.25)
+    assert assoc.received - received >= 4 and assoc.hmode == MODE_BCLIENT
+    assert net.client.counters["badauth"] == 0 and net.client.authenticator.counters["keylist"] == 0
+    broadcasts = [decode(d) for d in net.to_client if decode(d).mode == MODE_BROADCAST]
+    assert broadcasts and all(len(p.mac) == 20 for p in broadcasts)  # SHA1 MACs
+    # cryptostats name the broadcaster as the source of what it sent (association message, autokey values)
+    client_lines = [line for line in stats if line.startswith(f"{CLIENT} ")]
+    assert any(line.startswith(f"{CLIENT} {SERVER} assoc ") for line in client_lines)
+    assert any(line.startswith(f"{CLIENT} {SERVER} auto seq ") for line in client_lines)
+
+
+# --- the server's signature budget: requests that cost a private-key operation, at most 200 at once then 100/s ------
+
+def _server_answer(server: AutokeyAuth, field: ExtensionField, now: float) -> ExtensionField:
+    region = field.encode()
+    data = _session_mac_packet(0x5A5A5A5A, 0, region)
+    request = decode(data)
+    verdict = server.check(request, data, (CLIENT_ADDR, 123), SERVER_ADDR, None, now)
+    reply = _header(4)
+    tail = server.reply_tail(request, verdict, (CLIENT_ADDR, 123), SERVER_ADDR, reply, now)
+    return decode_field(decode(reply + tail).extensions[0])[0]
+
+
+def test_expensive_requests_beyond_the_signature_budget_get_an_error_answer(vectors):
+    server = _server(vectors)
+    cookie_request = AutokeyHost(load_creds(vectors, "iff", "bob")).pubkey.field(Opcode.COOK, 4711, response=False)
+    answers = [_server_answer(server, cookie_request, VECTOR_NOW) for _ in range(200)]
+    assert all(a.code == Opcode.COOK and a.response and not a.error and a.signature for a in answers)
+    refused = _server_answer(server, cookie_request, VECTOR_NOW)
+    assert (refused.code, refused.associd, refused.response, refused.error, refused.short) == (Opcode.COOK, 4711, True,
+                                                                                               True, True)
+    # what costs no signature is still answered: the host's association message
+    assoc = _server_answer(server, _assoc_request("bob"), VECTOR_NOW)
+    assert assoc.code == Opcode.ASSOC and not assoc.error and assoc.value == b"alice"
+    # the budget refills at 100 per second: 1.5 signatures after 15 ms
+    assert not _server_answer(server, cookie_request, VECTOR_NOW + 0.015).error
+    assert _server_answer(server, cookie_request, VECTOR_NOW + 0.015).error
