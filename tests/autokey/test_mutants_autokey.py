@@ -702,3 +702,99 @@ def test_expensive_requests_beyond_the_signature_budget_get_an_error_answer(vect
     # the budget refills at 100 per second: 1.5 signatures after 15 ms
     assert not _server_answer(server, cookie_request, VECTOR_NOW + 0.015).error
     assert _server_answer(server, cookie_request, VECTOR_NOW + 0.015).error
+
+
+# --- autokey values: the same values again are nothing new; different ones under the same timestamp are a replay ----
+
+def test_autokey_values_replayed_or_changed_under_one_timestamp_are_refused(proven_pair):
+    pair = proven_pair
+    assert _answer(pair, [_auto(pair, NTP_NOW, NTP_NOW - 5)]).ok
+    assert _answer(pair, [_auto(pair, NTP_NOW, NTP_NOW - 5)]).ok  # pushed again: accepted, nothing changes
+    assert _answer(pair, [_auto(pair, NTP_NOW, NTP_NOW - 5, key=0x2345)]).verdict is Verdict.ERROR
+    assert _event(pair).startswith(f'"0x{Xevnt.TSP:x} ')
+    assert _answer(pair, [_auto(pair, NTP_NOW - 3, NTP_NOW - 5, key=0x2345)]).verdict is Verdict.ERROR  # older
+    assert _event(pair).startswith(f'"0x{Xevnt.TSP:x} ')
+    assert pair.assoc.auth_state.recval == (NTP_NOW, NTP_NOW - 5, 17, 0x12345678)
+
+
+def test_signed_response_before_the_servers_certificate_is_a_protocol_error(vectors):
+    pair = make_pair(vectors, "iff")
+    pair.step()  # ASSOC: the digest is known, the server's key is not yet
+    assert _answer(pair, [_leap(pair, NTP_NOW, NTP_NOW - 9)]).verdict is Verdict.ERROR
+    assert _event(pair).startswith(f'"0x{Xevnt.ERR:x} ') and not pair.flags & 0x4000
+
+
+# --- symmetric peers: plain packets must follow the peer's key list; a request is answered within ANSWER_DELAY -----
+
+@functools.lru_cache(maxsize=None)
+def _gq_group():
+    from ntpd_py.keys.identity import gq
+    return gq.generate(512)
+
+
+def _symmetric_peer(name: str, log: list[str]) -> AutokeyAuth:
+    group = _gq_group()
+    key = rsa.generate_private_key(65537, 1024)
+    mine = group.with_new_key()
+    fstamp = int(VECTOR_NOW) - 3600 + NTP_UNIX_OFFSET
+    cert = build_certificate(subject=name, public_key=key.public_key(), issuer=name, signing_key=key, digest="md5",
+                             serial=fstamp, not_before=int(VECTOR_NOW) - 3600, not_after=int(VECTOR_NOW) + 86400,
+                             extensions=ntp_extensions("trust", gq_public=mine.v))
+    ident = IdentityKeys(gq=mine, gq_fstamp=fstamp, clients={("gq", "grp"): (group.client(), fstamp)})
+    auth = AutokeyAuth(AutokeyHost(HostCredentials(host_key=key, host_fstamp=fstamp, certificate=cert,
+                                                   cert_fstamp=fstamp, identity=ident),
+                                   stats=lambda src, line: log.append(f"{name} {src} {line}")))
+    auth.set_synchronized(True, VECTOR_NOW)
+    return auth
+
+
+def _packet(frm: AutokeyAuth, frm_assoc, now: float) -> bytes:
+    header = encode_header(NtpPacket(mode=frm_assoc.hmode, stratum=3, poll=6))
+    return header + frm.request_tail(frm_assoc, header, now)
+
+
+def _deliver(data: bytes, to: AutokeyAuth, to_assoc, now: float):
+    return to.check(decode(data), data, (to_assoc.srcadr[0], 123), to_assoc.dstadr, to_assoc, now)
+
+
+def _symmetric_peers_after_a_broken_key_list():
+    """Two GQ peers at full flags, then one of a's genuine packets replayed to b after a later one."""
+    log: list[str] = []
+    a, b = _symmetric_peer("ahost", log), _symmetric_peer("bhost", log)
+    pa = FakeAssoc(1001, ("127.0.0.2", 123), "127.0.0.1", 1, ident="grp")
+    pb = FakeAssoc(2002, ("127.0.0.1", 123), "127.0.0.2", 2, ident="grp")
+    now = VECTOR_NOW
+    assert _deliver(_packet(a, pa, now), b, pb, now).ok  # a's ASSOC request: b answers it soon, not at its poll
+    assert b.next_step(pb, now) == now + 0.2
+    _deliver(_packet(b, pb, now), a, pa, now)
+    for _ in range(20):
+        now += 1
+        _deliver(_packet(a, pa, now), b, pb, now)
+        _deliver(_packet(b, pb, now), a, pa, now)
+    assert pb.auth_state.crypto & 0xFFFF == 0x7F41
+    full = pb.auth_state.crypto
+    first = _packet(a, pa, now)
+    second = _packet(a, pa, now + 1)
+    assert not decode(first).extensions and not decode(second).extensions
+    assert _deliver(first, b, pb, now).ok and _deliver(second, b, pb, now + 1).ok
+    # the first again (its MAC is genuine): its key ID does not hash to the last one, so the key list is broken
+    replayed = _deliver(first, b, pb, now + 2)
+    assert replayed.verdict is Verdict.ERROR and replayed.reason == "autokey sequence broken"
+    return b, pb, full, now + 3
+
+
+def test_symmetric_peer_answers_a_request_within_the_answer_delay_and_follows_the_key_list():
+    b, pb, full, now = _symmetric_peers_after_a_broken_key_list()
+    assert pb.auth_state.crypto & 0xFFFF == full & 0xFFFF & ~0x1000  # AUTO cleared, the rest kept
+    request = decode(_packet(b, pb, now))  # b asks for a's autokey values again
+    assert [decode_field(raw)[0].code for raw in request.extensions] == [Opcode.AUTO]
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "fault (issue 13 report): authenticator.py:289 `peer.crypto &= ~CryptoFlag.AUTO` clears the signature NID "
+    "(bits 16-31): ~ of an IntFlag member complements only the defined flags (0x6fff), so ntpq's flags lose 0x80000 "
+    "and `signature` becomes empty after a broken key list"))
+def test_broken_key_list_keeps_the_signature_nid_in_the_status_word():
+    b, pb, full, _ = _symmetric_peers_after_a_broken_key_list()
+    assert pb.auth_state.crypto >> 16 == full >> 16 == 8
+    assert dict(b.peer_variables(pb))["signature"] == '"md5WithRSAEncryption"'
