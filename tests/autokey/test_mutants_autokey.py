@@ -235,7 +235,7 @@ def test_unicast_handshake_reaches_full_flags_within_seconds(vectors):
 from cryptography.exceptions import InvalidSignature  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, rsa  # noqa: E402
 
-from ntpd_py.autokey.errors import AutokeyError, Xevnt  # noqa: E402
+from ntpd_py.autokey.errors import AutokeyError, Xevnt, text  # noqa: E402
 from ntpd_py.autokey.local_host import HostCredentials, IdentityKeys  # noqa: E402
 from ntpd_py.autokey.signature import sign, signature_length, verify  # noqa: E402
 from ntpd_py.engine.authenticator import SymmetricKeyAuth, Verdict  # noqa: E402
@@ -798,3 +798,60 @@ def test_broken_key_list_keeps_the_signature_nid_in_the_status_word():
     b, pb, full, _ = _symmetric_peers_after_a_broken_key_list()
     assert pb.auth_state.crypto >> 16 == full >> 16 == 8
     assert dict(b.peer_variables(pb))["signature"] == '"md5WithRSAEncryption"'
+
+
+# --- the server side: every malformed request gets an error answer (E bit) and a cryptostats line, never more -------
+
+def _logging_server(vectors, *, synchronized: bool = True, with_ident: bool = True) -> tuple[AutokeyAuth, list[str]]:
+    log: list[str] = []
+    auth = AutokeyAuth(AutokeyHost(load_creds(vectors, "iff", "alice", with_ident=with_ident),
+                                   stats=lambda src, line: log.append(f"{src} {line}")))
+    auth.set_synchronized(synchronized, VECTOR_NOW)
+    return auth, log
+
+
+def _request(code: int, **kw) -> ExtensionField:
+    return ExtensionField(**{"code": code, "associd": 4711, "tstamp": NTP_NOW, "fstamp": 0, **kw})
+
+
+@pytest.mark.parametrize("request_field, code, synchronized", [
+    (_request(Opcode.CERT, value=b""), Xevnt.LEN, True),  # no subject name
+    (_request(Opcode.CERT, value=b"a" * 256), Xevnt.LEN, True),  # longer than a host name may be
+    (_request(Opcode.COOK, value=b""), Xevnt.LEN, True),
+    (_request(Opcode.COOK, value=b"\x30\x03\x02\x01\x05"), Xevnt.PUB, True),  # not an RSA public key
+    (_request(Opcode.SIGN, value=b"not a certificate"), Xevnt.TSP, False),  # unsynchronized: signs nothing
+    (_request(Opcode.SIGN, value=b"not a certificate"), Xevnt.CRT, True),
+    (_request(Opcode.SIGN, value=b""), Xevnt.LEN, True),
+    (_request(Opcode.IFF, value=b""), Xevnt.LEN, True),  # no challenge
+    (_request(Opcode.GQ, value=b"\x00" * 8), Xevnt.ID, True),  # a scheme this server does not hold
+    (_request(Opcode.MV, value=b"\x00" * 8), Xevnt.ID, True),
+    (_request(Opcode.AUTO), Xevnt.ERR, True),  # no broadcast association 4711 here
+    (_request(Opcode.CERT, value=b"alice", response=True), Xevnt.ERR, True),  # a response, not a request
+    (_request(12, value=b"x"), Xevnt.ERR, True),  # no such request
+], ids=["cert-empty", "cert-long", "cook-empty", "cook-garbage", "sign-unsync", "sign-garbage", "sign-empty",
+        "iff-empty", "gq-unavailable", "mv-unavailable", "auto-unknown", "response", "unknown-code"])
+def test_malformed_request_gets_an_error_answer_and_a_cryptostats_line(vectors, request_field, code, synchronized):
+    server, log = _logging_server(vectors, synchronized=synchronized)
+    answer = server.host.respond(request_field, CLIENT_ADDR, SERVER_ADDR, VECTOR_NOW)
+    assert (answer.code, answer.associd, answer.response, answer.error, answer.short) == (request_field.code, 4711,
+                                                                                         True, True, True)
+    opcode_word = (request_field.code << 16 | 0xC2000000) >> 16
+    assert log[-1] == f"{CLIENT_ADDR} {opcode_word:04x} 4711 {int(code):x} {text(code)}"
+
+
+def test_identity_request_to_a_server_without_the_groups_key_is_an_identity_error(vectors):
+    server, log = _logging_server(vectors, with_ident=False)
+    answer = server.host.respond(_request(Opcode.IFF, value=b"\x00" * 8), CLIENT_ADDR, SERVER_ADDR, VECTOR_NOW)
+    assert answer.error and log[-1].endswith(f" {int(Xevnt.ID):x} {text(Xevnt.ID)}")
+
+
+def test_certificate_request_for_an_unknown_subject_or_while_unsynchronized_gets_an_empty_answer(vectors):
+    # not an error (ntpd answers with an empty value): the client asks again later
+    for synchronized, subject in ((True, b"mallory"), (False, b"alice")):
+        server, log = _logging_server(vectors, synchronized=synchronized)
+        logged = len(log)
+        answer = server.host.respond(_request(Opcode.CERT, value=subject), CLIENT_ADDR, SERVER_ADDR, VECTOR_NOW)
+        assert answer.response and not answer.error and answer.short and len(log) == logged
+    server, _ = _logging_server(vectors)
+    answer = server.host.respond(_request(Opcode.CERT, value=b"a" * 255), CLIENT_ADDR, SERVER_ADDR, VECTOR_NOW)
+    assert not answer.error  # 255 bytes: the longest host name, looked up (and not found)
