@@ -855,3 +855,38 @@ def test_certificate_request_for_an_unknown_subject_or_while_unsynchronized_gets
     server, _ = _logging_server(vectors)
     answer = server.host.respond(_request(Opcode.CERT, value=b"a" * 255), CLIENT_ADDR, SERVER_ADDR, VECTOR_NOW)
     assert not answer.error  # 255 bytes: the longest host name, looked up (and not found)
+
+
+# --- the client's first answer: the server's association message (ntpd's crypto_recv for ASSOC) --------------------
+
+def _assoc_answer(**kw) -> ExtensionField:
+    return ExtensionField(**{"code": Opcode.ASSOC, "associd": ASSID, "response": True, "tstamp": NTP_NOW,
+                             "fstamp": 0x80021, "value": b"alice", **kw})
+
+
+@pytest.mark.parametrize("answer, code", [
+    (_assoc_answer(error=True, tstamp=None, value=b""), Xevnt.ERR),
+    (_assoc_answer(value=b""), Xevnt.LEN),  # no host name
+    (_assoc_answer(value=b"a" * 256), Xevnt.LEN),  # longer than a host name may be
+    (_assoc_answer(fstamp=0x3E70021), Xevnt.MD),  # signature NID 999: no digest for it
+], ids=["error-bit", "no-name", "long-name", "unknown-nid"])
+def test_unusable_association_message_is_refused_with_ntpds_code(vectors, answer, code):
+    pair = make_pair(vectors, "iff")
+    assert _answer(pair, [answer]).verdict is Verdict.ERROR
+    assert pair.flags == 0 and _event(pair).startswith(f'"0x{code:x} ')
+
+
+def test_association_message_with_the_longest_host_name_is_accepted(vectors):
+    pair = make_pair(vectors, "iff")
+    assert _answer(pair, [_assoc_answer(value=b"a" * 255)]).ok
+    assert dict(pair.client.peer_variables(pair.assoc))["host"] == '"' + "a" * 255 + '"'
+
+
+def test_association_message_from_another_association_later_is_refused(vectors):
+    pair = make_pair(vectors, "iff")
+    pair.step()
+    flags = pair.flags
+    assert _answer(pair, [_assoc_answer()]).ok  # the same association again: nothing new
+    assert _answer(pair, [_assoc_answer(associd=ASSID + 1, value=b"mallory")]).verdict is Verdict.ERROR
+    assert _event(pair).startswith(f'"0x{Xevnt.ERR:x} ')
+    assert pair.flags == flags and pair.assoc.auth_state.subject == "alice"
