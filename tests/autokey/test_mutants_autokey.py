@@ -890,3 +890,48 @@ def test_association_message_from_another_association_later_is_refused(vectors):
     assert _answer(pair, [_assoc_answer(associd=ASSID + 1, value=b"mallory")]).verdict is Verdict.ERROR
     assert _event(pair).startswith(f'"0x{Xevnt.ERR:x} ')
     assert pair.flags == flags and pair.assoc.auth_state.subject == "alice"
+
+
+# --- SIGN: the server issues a certificate for the requester's subject and key, copying its extensions -------------
+
+from ntpd_py.keys.cert import parse_certificate  # noqa: E402
+
+
+def _bob_certificate(vectors, *, issuer: str = "bob", not_before: int | None = None, version: int = 2):
+    creds = load_creds(vectors, "iff", "bob")
+    issued = int(VECTOR_NOW) - 60 if not_before is None else not_before
+    return build_certificate(subject="bob", public_key=creds.host_key.public_key(), issuer=issuer,
+                             signing_key=creds.host_key, digest="md5", serial=issued + NTP_UNIX_OFFSET,
+                             not_before=issued, not_after=issued + 86400, extensions=ntp_extensions(None),
+                             version=version)
+
+
+def test_sign_request_is_answered_with_a_certificate_under_the_servers_name(vectors):
+    server, _ = _logging_server(vectors)
+    mine = _bob_certificate(vectors, version=0)
+    answer = server.host.respond(_request(Opcode.SIGN, value=mine.der, fstamp=NTP_NOW - 77), CLIENT_ADDR,
+                                 SERVER_ADDR, VECTOR_NOW)
+    assert not answer.error and answer.fstamp == NTP_NOW - 77 and answer.tstamp == NTP_NOW
+    issued = parse_certificate(answer.value)
+    assert (issued.subject, issued.issuer, issued.extensions, issued.version) == ("bob", "alice", mine.extensions, 0)
+    assert issued.verify(server.host.sign_key.public_key())
+    assert (issued.not_before, issued.not_after) == (int(VECTOR_NOW), int(VECTOR_NOW) + 365 * 86400)
+    verify(server.host.sign_key.public_key(), answer.signed_bytes(), answer.signature, "md5")
+
+
+@pytest.mark.parametrize("make, code", [
+    (lambda v: _bob_certificate(v, issuer="carol").der, Xevnt.VFY),  # not self-signed
+    (lambda v: _bob_certificate(v).der[:-1] + bytes([_bob_certificate(v).der[-1] ^ 1]), Xevnt.VFY),  # bad signature
+], ids=["not-self-signed", "bad-signature"])
+def test_sign_request_with_a_certificate_that_does_not_verify_is_refused(vectors, make, code):
+    server, log = _logging_server(vectors)
+    answer = server.host.respond(_request(Opcode.SIGN, value=make(vectors)), CLIENT_ADDR, SERVER_ADDR, VECTOR_NOW)
+    assert answer.error and log[-1].endswith(f" {int(code):x} {text(code)}")
+
+
+def test_server_whose_certificate_expired_signs_nothing(vectors):
+    server, log = _logging_server(vectors)
+    later = VECTOR_NOW + 20 * 365 * 86400  # beyond the vector certificate's lifetime
+    answer = server.host.respond(_request(Opcode.SIGN, value=_bob_certificate(vectors).der), CLIENT_ADDR,
+                                 SERVER_ADDR, later)
+    assert answer.error and log[-1].endswith(f" {int(Xevnt.PER):x} {text(Xevnt.PER)}")
