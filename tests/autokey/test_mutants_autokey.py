@@ -935,3 +935,36 @@ def test_server_whose_certificate_expired_signs_nothing(vectors):
     answer = server.host.respond(_request(Opcode.SIGN, value=_bob_certificate(vectors).der), CLIENT_ADDR,
                                  SERVER_ADDR, later)
     assert answer.error and log[-1].endswith(f" {int(Xevnt.PER):x} {text(Xevnt.PER)}")
+
+
+# --- cookies and identity proofs: no replays --------------------------------------------------------------------------
+
+def _cookie_answer(pair, at: float) -> ExtensionField:
+    request = pair.client.host.pubkey.field(Opcode.COOK, ASSID, response=False)
+    return pair.server.host.respond(request, CLIENT_ADDR, SERVER_ADDR, at)
+
+
+def test_older_cookie_is_refused_and_the_same_or_a_newer_one_accepted(proven_pair):
+    pair = proven_pair
+    peer = pair.assoc.auth_state
+    held = peer.cookie_tstamp
+    assert _answer(pair, [_cookie_answer(pair, held - NTP_UNIX_OFFSET - 60)]).verdict is Verdict.ERROR
+    assert _event(pair).startswith(f'"0x{Xevnt.TSP:x} ') and peer.cookie_tstamp == held
+    assert _answer(pair, [_cookie_answer(pair, held - NTP_UNIX_OFFSET)]).ok  # the same second: not older
+    assert _answer(pair, [_cookie_answer(pair, held - NTP_UNIX_OFFSET + 60)]).ok
+    assert peer.cookie_tstamp == held + 60 and pair.flags == 0x87F23
+
+
+def test_identity_proof_replayed_after_the_exchange_is_refused(vectors):
+    pair = make_pair(vectors, "iff")
+    seen: list[bytes] = []
+
+    def keep_identity_answers(rdata: bytes) -> bytes:
+        seen.extend(raw for raw in decode(rdata).extensions if decode_field(raw)[0].code == Opcode.IFF)
+        return rdata
+
+    for _ in range(12):
+        pair.step(tamper=keep_identity_answers)
+    assert pair.flags == 0x87F23 and len(seen) == 1
+    assert _answer(pair, seen[0]).verdict is Verdict.ERROR  # no challenge outstanding: one answer per challenge
+    assert _event(pair).startswith(f'"0x{Xevnt.ID:x} ') and pair.flags == 0x87F23
