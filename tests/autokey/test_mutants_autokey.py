@@ -968,3 +968,42 @@ def test_identity_proof_replayed_after_the_exchange_is_refused(vectors):
     assert pair.flags == 0x87F23 and len(seen) == 1
     assert _answer(pair, seen[0]).verdict is Verdict.ERROR  # no challenge outstanding: one answer per challenge
     assert _event(pair).startswith(f'"0x{Xevnt.ID:x} ') and pair.flags == 0x87F23
+
+
+# --- credentials that do not fit together are refused (at start, and on SIGHUP the running ones are kept) -----------
+
+def test_reload_with_credentials_that_do_not_fit_keeps_the_running_keys(vectors):
+    auth, log = _logging_server(vectors)
+    alice, bob = load_creds(vectors, "iff", "alice"), load_creds(vectors, "iff", "bob")
+    issued = int(VECTOR_NOW) - 60
+    signed_by_bob = build_certificate(subject="alice", public_key=alice.host_key.public_key(), issuer="bob",
+                                      signing_key=bob.host_key, digest="md5", serial=issued, not_before=issued,
+                                      not_after=issued + 86400)
+    for creds, code in ((dataclasses.replace(alice, certificate=bob.certificate), Xevnt.PUB),  # bob's key, not ours
+                        (dataclasses.replace(alice, certificate=signed_by_bob), Xevnt.CRT)):  # not self-signed
+        with pytest.raises(AutokeyError) as refused:
+            AutokeyHost(creds)
+        assert refused.value.code == code
+        auth.offer_credentials(creds)
+        auth.reload(VECTOR_NOW)
+        assert log[-1].startswith(f"0.0.0.0 reload failed, keeping the running keys: {text(code)} (0x{int(code):x})")
+        assert auth.host.hostname == "alice" and auth.host.creds.certificate is not creds.certificate
+    auth.offer_credentials(load_creds(vectors, "iff", "alice"))
+    auth.reload(VECTOR_NOW)
+    assert log[-1] == "0.0.0.0 keys reloaded, restarted associations none"
+    assert any(line.startswith("0.0.0.0 setup 0x80023 host alice md5WithRSAEncryption") for line in log)
+
+
+def test_client_whose_own_certificate_expired_asks_for_no_signature(vectors):
+    bob = load_creds(vectors, "iff", "bob")
+    issued = int(VECTOR_NOW) - 60
+    short_lived = build_certificate(subject="bob", public_key=bob.host_key.public_key(), issuer="bob",
+                                    signing_key=bob.host_key, digest="md5", serial=issued + NTP_UNIX_OFFSET,
+                                    not_before=issued, not_after=int(VECTOR_NOW) + 2,
+                                    extensions=ntp_extensions("trust"))
+    pair = make_pair(vectors, "iff", client_creds=dataclasses.replace(bob, certificate=short_lived,
+                                                                      cert_fstamp=issued + NTP_UNIX_OFFSET))
+    pair.run(12)
+    assert not pair.flags & 0x2000 and pair.flags & 0x0F00 == 0x0F00  # proven, cookie; no SIGN
+    assert _event(pair).startswith(f'"0x{Xevnt.PER:x} ')
+    assert f"C 0.0.0.0 0006 {ASSID} 10a host certificate expired" in pair.log
