@@ -1007,3 +1007,21 @@ def test_client_whose_own_certificate_expired_asks_for_no_signature(vectors):
     assert not pair.flags & 0x2000 and pair.flags & 0x0F00 == 0x0F00  # proven, cookie; no SIGN
     assert _event(pair).startswith(f'"0x{Xevnt.PER:x} ')
     assert f"C 0.0.0.0 0006 {ASSID} 10a host certificate expired" in pair.log
+
+
+# --- request_tail: a trail whose certificate expired starts the exchange again; no local address, no MAC -----------
+
+def test_expired_certificate_trail_restarts_the_exchange(vectors):
+    pair = make_pair(vectors, "iff")
+    assert pair.run(12) == 0x87F23
+    later = pair.assoc.auth_state.trail_until + 1  # just past the end of the server certificate
+    header = encode_header(NtpPacket(mode=3, stratum=10, poll=6))
+    request = decode(header + pair.client.request_tail(pair.assoc, header, later))
+    assert pair.flags == 0 and [decode_field(raw)[0].code for raw in request.extensions] == [Opcode.ASSOC]
+    assert pair.log[-1] == f"C {SERVER_ADDR} certificate trail of association {ASSID} expired, exchange restarted"
+
+
+def test_autokey_association_without_a_local_address_sends_no_mac(vectors):
+    client = AutokeyAuth(AutokeyHost(load_creds(vectors, "iff", "bob")))
+    assoc = FakeAssoc(7, (SERVER_ADDR, 123), None, 3, ident="alice")
+    assert client.request_tail(assoc, _header(), VECTOR_NOW) == b""
