@@ -12,19 +12,28 @@ import time
 
 import pytest
 from autokey_broadcast import CLIENT, SERVER, BroadcastNet, autokey_host, broadcast_assoc, make_net
+from autokey_broadcast import CLIENT_CONF as BCLIENT_CONF
+from autokey_broadcast import SERVER_CONF as BSERVER_CONF
 from autokey_pair import VECTOR_NOW, FakeAssoc, load_creds, make_pair
 
 from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, rsa
 
 from ntpd_py.autokey import schemes
 from ntpd_py.autokey.authenticator import AutokeyAuth
-from ntpd_py.autokey.local_host import AutokeyHost
-from ntpd_py.autokey.session import mac, session_key
+from ntpd_py.autokey.errors import AutokeyError, Xevnt, text
+from ntpd_py.autokey.local_host import AutokeyHost, HostCredentials, IdentityKeys
+from ntpd_py.autokey.session import autokey_value, mac, session_key
+from ntpd_py.autokey.signature import sign, signature_length, verify
 from ntpd_py.engine.association import MODE_BCLIENT, MODE_BROADCAST
-from ntpd_py.keys.cert import build_certificate, ntp_extensions
+from ntpd_py.engine.authenticator import SymmetricKeyAuth, Verdict
+from ntpd_py.keys.cert import build_certificate, ntp_extensions, parse_certificate
+from ntpd_py.keys.identity import gq
 from ntpd_py.ntptime import NTP_UNIX_OFFSET, to_ntp64
+from ntpd_py.symkeys.keyfile import SymmetricKey
+from ntpd_py.symkeys.mac import compute_mac
 from ntpd_py.wire.extension import ExtensionField, Opcode, decode_field
-from ntpd_py.wire.packet import NtpPacket, encode_header
+from ntpd_py.wire.packet import NtpPacket, decode, encode_header
 
 SERVER_CONF = "server 127.127.1.0\nfudge 127.127.1.0 stratum 5\n"
 CLIENT_CONF = f"server {SERVER} autokey iburst ident alice\n"
@@ -232,17 +241,6 @@ def test_unicast_handshake_reaches_full_flags_within_seconds(vectors):
 
 # === round 2 (issue 13): survivors of the complete run over autokey/ ===============================================
 
-from cryptography.exceptions import InvalidSignature  # noqa: E402
-from cryptography.hazmat.primitives.asymmetric import dsa, ec, rsa  # noqa: E402
-
-from ntpd_py.autokey.errors import AutokeyError, Xevnt, text  # noqa: E402
-from ntpd_py.autokey.local_host import HostCredentials, IdentityKeys  # noqa: E402
-from ntpd_py.autokey.signature import sign, signature_length, verify  # noqa: E402
-from ntpd_py.engine.authenticator import SymmetricKeyAuth, Verdict  # noqa: E402
-from ntpd_py.symkeys.keyfile import SymmetricKey  # noqa: E402
-from ntpd_py.symkeys.mac import compute_mac  # noqa: E402
-from ntpd_py.wire.packet import decode  # noqa: E402
-
 CLIENT_ADDR, SERVER_ADDR = "10.99.0.2", "10.99.0.1"
 SECRET = b"sixteen byte key"
 
@@ -303,7 +301,8 @@ def test_symmetric_key_association_on_an_autokey_host_sends_the_keys_file_mac(ve
     client = AutokeyAuth(AutokeyHost(load_creds(vectors, "iff", "bob")), _symmetric(65535))
     assoc = FakeAssoc(7, (SERVER_ADDR, 123), CLIENT_ADDR, 3, keyid=65535, autokey=False)
     header = _header()
-    assert client.request_tail(assoc, header, VECTOR_NOW) == (65535).to_bytes(4, "big") + compute_mac("MD5", SECRET, header)
+    expected = (65535).to_bytes(4, "big") + compute_mac("MD5", SECRET, header)
+    assert client.request_tail(assoc, header, VECTOR_NOW) == expected
 
 
 class _RecordingSymmetric(SymmetricKeyAuth):
@@ -526,7 +525,6 @@ def test_symmetric_and_association_packets_must_be_of_our_group_or_ident(vectors
 
 # --- what a client checks in every signed response (crypto_verify), seen as ntpq's crypto_event and cryptostats ---
 
-from ntpd_py.autokey.session import autokey_value  # noqa: E402
 
 ASSID = 38363  # the pair's association
 
@@ -657,7 +655,6 @@ def test_answer_that_gains_nothing_backs_the_next_step_off(vectors):
 def test_broadcast_client_with_sha1_session_keys_follows_the_key_list(vectors):
     stats: list[str] = []
     creds = {name: dataclasses.replace(load_creds(vectors, "iff", name), digest="sha1") for name in ("alice", "bob")}
-    from autokey_broadcast import CLIENT_CONF as BCLIENT_CONF, SERVER_CONF as BSERVER_CONF
     net = BroadcastNet(autokey_host(BSERVER_CONF, SERVER, creds["alice"], stats),
                        autokey_host(BCLIENT_CONF, CLIENT, creds["bob"], stats))
     net.run(40, until=lambda: (a := broadcast_assoc(net.client)) is not None and a.hmode == MODE_BCLIENT
@@ -728,7 +725,6 @@ def test_signed_response_before_the_servers_certificate_is_a_protocol_error(vect
 
 @functools.lru_cache(maxsize=None)
 def _gq_group():
-    from ntpd_py.keys.identity import gq
     return gq.generate(512)
 
 
@@ -894,7 +890,6 @@ def test_association_message_from_another_association_later_is_refused(vectors):
 
 # --- SIGN: the server issues a certificate for the requester's subject and key, copying its extensions -------------
 
-from ntpd_py.keys.cert import parse_certificate  # noqa: E402
 
 
 def _bob_certificate(vectors, *, issuer: str = "bob", not_before: int | None = None, version: int = 2):
