@@ -789,7 +789,7 @@ def test_symmetric_peer_answers_a_request_within_the_answer_delay_and_follows_th
 @pytest.mark.xfail(strict=True, reason=(
     "fault (issue 13 report): authenticator.py:289 `peer.crypto &= ~CryptoFlag.AUTO` clears the signature NID "
     "(bits 16-31): ~ of an IntFlag member complements only the defined flags (0x6fff), so ntpq's flags lose 0x80000 "
-    "and `signature` becomes empty after a broken key list"))
+    "and `signature` reads nid0 after a broken key list"))
 def test_broken_key_list_keeps_the_signature_nid_in_the_status_word():
     b, pb, full, _ = _symmetric_peers_after_a_broken_key_list()
     assert pb.auth_state.crypto >> 16 == full >> 16 == 8
