@@ -12,7 +12,9 @@ from __future__ import annotations
 import os
 import random
 import shutil
+import signal
 import socket
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -77,3 +79,14 @@ def safe_cmd(argv: list[str]) -> list[str]:
     if setpriv is None:
         raise RuntimeError("setpriv (util-linux) is required to start daemons safely")
     return [setpriv, "--bounding-set", "-sys_time", "--inh-caps", "-sys_time", *argv]
+
+
+def stop_started(proc: subprocess.Popen, timeout: float = 10) -> None:
+    """Stop a process this test started, by its PID only (never by name): SIGTERM, then SIGKILL after `timeout`."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)

@@ -25,6 +25,7 @@ Use:
 
 from __future__ import annotations
 
+import atexit
 import itertools
 import json
 import os
@@ -102,6 +103,7 @@ def ref_binary(name: str) -> Path:
     with _bin_lock:  # cells start in threads: copy once, atomically (exec of a half-written copy: ETXTBSY)
         if _bin_dir is None:
             _bin_dir = Path(tempfile.mkdtemp(prefix=f"ntpd-ref-bin-{os.getpid()}-"))
+            atexit.register(shutil.rmtree, _bin_dir, True)  # the copies go with the process that made them
         own = {"ntpd": "ntpd-ref", "ntpd-gqfix": "ntpd-ref-gqfix"}.get(name, f"{name}-ref")
         target = _bin_dir / own
         if not target.exists():

@@ -35,6 +35,9 @@ SIGNATURE_BURST = 200.0
 MAX_CHAIN_STEPS = 128  # hashes tried to link a broadcast key ID to the last one (lost packets; lists hold <= 100)
 _QUICK_HASHERS = {"md5": hashlib.md5, "sha1": hashlib.sha1}  # the digests engine/fastpath.py's lengths cover
 _COOKIE_CACHE_MAX = 4096
+# what the host counts (ntpd keeps no such counters; `rv 0` shows them as autokey_<name>): extension fields of a
+# bad length, XEVNT errors, crypto-NAKs received, key lists built, expensive requests refused (the signing limiter)
+COUNTER_NAMES = ("badlength", "crypto_errors", "crypto_naks", "keylist", "signatures_refused")
 _DIGEST_LEN = {"md5": 16, "sha1": 20, "sha256": 32, "sha224": 28, "sha384": 48, "sha512": 64, "ripemd160": 20}
 
 
@@ -58,7 +61,7 @@ class AutokeyAuth(Authenticator):
         self.symmetric = symmetric or SymmetricKeyAuth()
         self.automax_log2 = automax_log2
         self.poll_log2 = poll_log2 or (lambda assoc: assoc.hpoll or 6)
-        self.counters: dict[str, int] = {"badlength": 0, "crypto_errors": 0, "crypto_naks": 0, "keylist": 0}
+        self.counters: dict[str, int] = dict.fromkeys(COUNTER_NAMES, 0)
         # when each association's next step is due (assid -> time), handed to the engine by next_step();
         # associations that sent a step since, whose follow-up spacing poll_hint() chooses
         self._due: dict[int, float] = {}
@@ -286,7 +289,9 @@ class AutokeyAuth(Authenticator):
         if peer.symmetric and not packet.extensions and peer.crypto & CryptoFlag.AUTO and peer.pkeyid is not None:
             if packet.keyid != peer.pkeyid and not verify_keyid_chain(remote, local, packet.keyid, peer.pkeyid,
                                                                       peer.pcookie, self.digest, max_steps=16):
-                peer.crypto &= ~CryptoFlag.AUTO  # broken sequence: ask for the autokey values again
+                # broken sequence: ask for the autokey values again. ~ of an IntFlag member complements only the
+                # defined flags (0x6fff) and would clear the signature NID above them: complement the int
+                peer.crypto &= ~int(CryptoFlag.AUTO)
                 return AuthResult(Verdict.ERROR, packet.keyid, "autokey sequence broken")
             peer.pkeyid = packet.keyid
         try:
@@ -356,7 +361,7 @@ class AutokeyAuth(Authenticator):
         if fields:
             first = fields[0]
             if first.code in EXPENSIVE_REQUESTS and not first.response and not self._may_sign(now):
-                self.counters["signatures_refused"] = self.counters.get("signatures_refused", 0) + 1
+                self.counters["signatures_refused"] += 1
                 answer = ExtensionField(code=first.code, associd=first.associd, response=True, error=True)
             else:
                 values = self._broadcast_values(first.associd) if first.code == Opcode.AUTO else None
@@ -388,6 +393,10 @@ class AutokeyAuth(Authenticator):
         return self.pacer(peer).follow_up_after(peer, self.host.synchronized)
 
     # --- mode 6 ---------------------------------------------------------------------------------------
+
+    def counter_variables(self) -> list[tuple[str, str]]:
+        """The host's counters for `rv 0` (a control view's counter source), after ntpd's variables."""
+        return [(f"autokey_{name}", str(self.counters[name])) for name in COUNTER_NAMES]
 
     def peer_variables(self, assoc) -> list[tuple[str, str]]:
         if not assoc.autokey or not isinstance(assoc.auth_state, PeerAutokey):

@@ -33,6 +33,7 @@ VERIFY_MASK = 0x7F00  # CRYPTO_FLAG_ALL
 
 # Certificate flags (cert_info.flags), shown in `rv 0 cert`: "alice alice 0x5"; owned by keys.cert.
 from ..keys.cert import CERT_ERROR, CERT_PRIV, CERT_SIGN, CERT_TRUST, CERT_VALID  # noqa: E402,F401
+from ..keys.cert import SIGNATURE_SCHEMES  # noqa: E402
 
 # OpenSSL NIDs of the signature algorithms Autokey certificates use, with OpenSSL's long names.
 NID_NAMES = {
@@ -55,30 +56,12 @@ NID_NAMES = {
     673: "sha384",
     674: "sha512",
     675: "sha224",
-}
-# Signature NID -> digest name (hashlib / cryptography) used with it.
-NID_DIGEST = {
-    8: "md5",
-    65: "sha1",
-    113: "sha1",
-    116: "sha1",
-    119: "ripemd160",
-    668: "sha256",
-    669: "sha384",
-    670: "sha512",
-    671: "sha224",
-}
+} | {nid: name for nid, name, _, _ in SIGNATURE_SCHEMES.values()}
+# Signature NID -> digest name (hashlib / cryptography) used with it: every scheme ntpd-py-keygen writes
+# (keys.cert.SIGNATURE_SCHEMES, DSA-SHA256 included), and the older NIDs of the same digests that ntpd accepts.
+NID_DIGEST = {nid: digest for nid, _, digest, _ in SIGNATURE_SCHEMES.values()} | {116: "sha1", 119: "ripemd160"}
 # Digest short names (`crypto digest D`) -> OpenSSL NID, as crypto_config() resolves them.
 DIGEST_NIDS = {"md5": 4, "sha1": 64, "sha": 64, "ripemd160": 117, "sha256": 672, "sha224": 675, "sha384": 673, "sha512": 674}
-DIGEST_OF_SIGNATURE_OID = {
-    "1.2.840.113549.1.1.4": 8,
-    "1.2.840.113549.1.1.5": 65,
-    "1.2.840.113549.1.1.11": 668,
-    "1.2.840.113549.1.1.12": 669,
-    "1.2.840.113549.1.1.13": 670,
-    "1.2.840.113549.1.1.14": 671,
-    "1.2.840.10040.4.3": 113,
-}
 
 
 def status_word(nid: int, *, scheme: int = 0, tai: bool = False, priv: bool = False) -> int:

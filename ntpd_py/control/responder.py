@@ -11,6 +11,8 @@ Behaviour follows ntpd 4.2.8's ntp_control.c, because ntpq (classic and ntpsec) 
   final "\\r\\n"; payloads longer than 468 octets go out in fragments with the MORE bit and offsets;
 - READVAR by name answers in the view's order (ntpd's table order), so ntpq's sysinfo, pstats, iostats, ...
   find every field they ask for;
+- READCLOCK (`ntpq -c cv`) sends a reference clock's variables (association 0: the system peer when it is a
+  clock, else the last configured one), CERR_BADASSOC for anything else;
 - REQ_NONCE and READ_MRU (`ntpq -c mrulist`) work from the view's `mru_entries()`, in read_mru_list's batches
   (oldest first, bounded by frags=/limit=, resumed after the client's newest entries);
 - READ_ORDLIST_A (`ntpq -c ifstats`, `reslist`) is served to requests authenticated with the controlkey;
@@ -31,7 +33,7 @@ from ..ntptime import to_ntp64
 from ..wire import control as wire
 from ..wire import control_values as values
 from ..wire.control import ControlFormatError, ControlFrame
-from .view import PEER_TABLE, SYSTEM_TABLE, ControlView
+from .view import CLOCK_TABLE, PEER_TABLE, SYSTEM_TABLE, ControlView
 
 MAX_DATA_LINE = 72  # ntpd's MAXDATALINELEN
 MAX_ITEM_VALUE = 127  # ntpd's ctl_getitem buffer: a longer "=value" ends the packet's parsing
@@ -46,6 +48,7 @@ MAX_REQUEST_LEN = wire.HEADER_LEN + wire.CTL_MAX_DATA_LEN + 8 + wire.MAX_MAC_LEN
 # Variable names ntpd 4.2.8 (with AUTOKEY) knows: a request may name them even when we have no value.
 SYSTEM_VARIABLE_NAMES = frozenset(SYSTEM_TABLE)
 PEER_VARIABLE_NAMES = frozenset(PEER_TABLE)
+CLOCK_VARIABLE_NAMES = frozenset(CLOCK_TABLE)
 # ntpd's CS_CERTIF writes each certificate as "cert=..., until=...": asking for cert brings its until.
 COMPANIONS = {"cert": ("until",)}
 # Opcodes ntpd only serves to clients authenticated with the controlkey (we serve none of them).
@@ -267,7 +270,7 @@ class ControlResponder:
         if op == wire.OP_READVAR:
             return self._read_variables(req, leap, keyid)
         if op == wire.OP_READCLOCK:
-            return [wire.error_response(req, wire.CERR_BADASSOC, leap)]  # no reference clock variables
+            return self._read_clock(req, leap)
         if op == wire.OP_REQ_NONCE:
             return self._text(req, self.view.system_status(), [("nonce", self._nonce(now, source))], leap)
         if op == wire.OP_READ_MRU:
@@ -333,6 +336,22 @@ class ControlResponder:
             if any(name not in known and name not in present for name in names):
                 return [wire.error_response(req, wire.CERR_UNKNOWNVAR, leap)]
             items = select(items, names)
+        return self._text(req, status, items, leap)
+
+    def _read_clock(self, req: ControlFrame, leap: int) -> list[ControlFrame]:
+        """`cv`: as read_clockstatus, names are answered in ntpd's table order (each once), not the request's."""
+        names, cut_short = _parse_items(req.data)
+        if cut_short:
+            self.counters.bad_items += 1
+        clock = self.view.clock_variables(req.assid, named=bool(names))
+        if clock is None:
+            return [wire.error_response(req, wire.CERR_BADASSOC, leap)]
+        status, items = clock
+        if names:
+            if any(name not in CLOCK_VARIABLE_NAMES for name in names):
+                return [wire.error_response(req, wire.CERR_UNKNOWNVAR, leap)]
+            wanted = set(names)
+            items = [(name, value) for name, value in items if name in wanted]
         return self._text(req, status, items, leap)
 
     def _text(self, req: ControlFrame, status: int, items: list[tuple[str, str]], leap: int) -> list[ControlFrame]:

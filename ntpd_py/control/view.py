@@ -67,6 +67,14 @@ srcadr srcport srchost dstadr dstport out in leap stratum precision rootdelay ro
 unreach hmode pmode hpoll ppoll headway flash keyid ttl offset delay dispersion jitter xleave bias filtdelay
 filtoffset filtdisp host flags signature valid initsequence initkey timestamp ident
 """.split())
+# clock_var[] (CC_* codes): the order of `cv` by name; def_clock_var[]: `cv`
+CLOCK_TABLE = tuple("""
+type timecode poll noreply badformat baddata fudgetime1 fudgetime2 stratum refid flags device clock_var_list
+minjitter
+""".split())
+CLOCK_DEFAULT = tuple("device timecode poll noreply badformat baddata fudgetime1 fudgetime2 stratum refid flags".split())
+LOCAL_CLOCK_TYPE = 1  # REFCLK_LOCALCLOCK
+LOCAL_CLOCK_DEVICE = "Undisciplined local clock"
 # variables whose value ntpd writes right after another one's (CS_CERTIF writes cert= then until=;
 # CP_INITSEQ writes initsequence=, initkey=, timestamp=): they keep their leader's place
 FOLLOWERS = {"until": "cert", "initkey": "initsequence", "timestamp": "initsequence"}
@@ -106,6 +114,11 @@ class ControlView(Protocol):
 
     def clear_peer_events(self, assid: int) -> None:
         """ntpd resets a peer's event count when an authenticated request reads it."""
+
+    def clock_variables(self, assid: int, *, named: bool = False) -> tuple[int, Items] | None:
+        """`cv`: a reference clock's status word and variables (the defaults, or every one in table order when
+        `named`); association 0 is the system peer when it is a clock, else the last configured clock (ntpd's
+        read_clockstatus). None when that is no reference clock."""
 
     def mru_entries(self) -> list[tuple[str, float, float, int, int, int]]:
         """`ntpq -c mrulist`: (address:port, first, last, count, version<<3|mode, restrict bits), newest first."""
@@ -411,6 +424,36 @@ class HostControlView:
             ("candidate", str(a.selection)),
         ]
         return in_order(out, PEER_TABLE)
+
+    def clock_variables(self, assid: int, *, named: bool = False) -> tuple[int, Items] | None:
+        h = self.host
+        if assid:
+            a = h.associations.get(assid)
+        else:
+            peer = h.associations.get(h.sys.peer) if h.sys.peer is not None else None
+            clocks = [c for c in h.associations.values() if c.refclock]
+            a = peer if peer is not None and peer.refclock else (clocks[-1] if clocks else None)
+        if a is None or not a.refclock:
+            return None
+        time1, time2 = a.refclock_time1, a.refclock_time2
+        items = [
+            ("type", str(LOCAL_CLOCK_TYPE)),
+            ("timecode", values.quoted("")),
+            ("poll", str(a.refclock_polls)),
+            ("noreply", "0"),
+            ("badformat", "0"),
+            ("baddata", "0"),
+            # ntpd's refclock_control leaves a zero fudge time out of the default list
+            *((("fudgetime1", fmt_ms(time1)),) if named or time1 else ()),
+            *((("fudgetime2", fmt_ms(time2)),) if named or time2 else ()),
+            ("stratum", str(a.refclock_stratum)),
+            ("refid", values.refid_text(a.refclock_refid)),
+            ("flags", str(a.refclock_flags)),
+            ("device", values.quoted(LOCAL_CLOCK_DEVICE)),
+        ]
+        if named:
+            return 0, in_order(items + [("clock_var_list", var_list(CLOCK_TABLE))], CLOCK_TABLE)
+        return 0, in_order(items, CLOCK_TABLE, CLOCK_DEFAULT)  # the local driver: no events, clk_unspec
 
     def condition(self, assid: int) -> str:
         """The condition ntpq's `as` prints for an association (sys.peer, candidate, ...)."""

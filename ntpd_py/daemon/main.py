@@ -418,6 +418,8 @@ class Daemon:
             self._attach_autokey(now)
         self._warn_key_permissions(self.config)
         self.view = HostControlView(self.host, [self._io_counters])
+        if self.autokey is not None:
+            self.view.counter_sources.append(self.autokey.counter_variables)
         self.host.control_handler = self._make_control_handler()
         self.log(f"{version_string()} starting, config {config_path}, port {self.config.listen_port}")
 

@@ -55,6 +55,10 @@ class Association:
     ident: str | None = None
     refclock_stratum: int = 5
     refclock_refid: bytes = b"LOCL"
+    refclock_time1: float = 0.0  # fudge time1/time2 (seconds) and flag1..4 (bits 1, 2, 4, 8): shown by `cv`
+    refclock_time2: float = 0.0
+    refclock_flags: int = 0
+    refclock_polls: int = 0
     auth_state: Any = None  # owned by the Authenticator, never read by the engine
     # broadcast client: the client/server volley runs (hmode client) until the first broadcast after it
     # calibrates the delay; bcast_delay is that measured delay (None: the configured broadcastdelay)

@@ -28,7 +28,7 @@ from ..clock.discipline import ClockAdjuster, ClockDiscipline, NullClock
 from ..clock.select import SelectOptions
 from ..config.model import NtpConfig
 from ..symkeys.keyfile import SymmetricKey
-from ..wire.packet import HEADER_LEN, PacketError, decode, refid_from_text
+from ..wire.packet import HEADER_LEN, PacketError, decode
 from .association import Association, MODE_ACTIVE, MODE_BROADCAST, MODE_CLIENT
 from .authenticator import Authenticator, SymmetricKeyAuth
 from .events import ClockPanic, ClockStepped, DatagramToSend, Event, LogLine, PeerEvent, StatsRecord, SystemEvent
@@ -119,11 +119,10 @@ class NtpHost(ServerReplies, AssociationTable, PacketProcessing, BroadcastClient
                     continue
                 fudge = fudges.get(address)
                 assoc = self._mobilize((address, 0), MODE_CLIENT, configured=True, refclock=True,
-                                       minpoll=item.minpoll, maxpoll=item.maxpoll, prefer=item.prefer)
-                if fudge is not None and fudge.stratum is not None:
-                    assoc.refclock_stratum = fudge.stratum
-                if fudge is not None and fudge.refid:
-                    assoc.refclock_refid = refid_from_text(fudge.refid)
+                                       minpoll=item.minpoll, maxpoll=item.maxpoll, prefer=item.prefer,
+                                       noselect=item.noselect)
+                if fudge is not None:
+                    self._apply_fudge(assoc, fudge)
                 continue
             if not is_ip(address):
                 resolved = resolve(address) if resolve else None

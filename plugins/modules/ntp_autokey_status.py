@@ -172,9 +172,7 @@ def query(params: dict) -> tuple[list[tuple[object, list]], list[tuple[str, str]
             peers.append((association, report.pairs(client.read_peer(association.assid))))
         return peers, system
     finally:
-        close = getattr(client, "close", None)
-        if close is not None:
-            close()
+        client.close()
 
 
 def select(peers: list[dict], wanted: list[str]) -> tuple[list[dict], list[str]]:

@@ -14,7 +14,6 @@ The victim is a real `ntpd-py` process (`start_client`), started through conftes
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -24,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from conftest import ROOT, free_loopback, safe_cmd
+from conftest import ROOT, free_loopback, safe_cmd, stop_started
 
 from ntpd_py.daemon.autokey_wiring import attach_from_config as attach
 from ntpd_py.config.parser import parse_text
@@ -74,13 +73,7 @@ class Victim:
     def stop(self) -> float:
         """SIGTERM; returns the seconds it took to exit (killed after 10 s)."""
         t0 = time.monotonic()
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        stop_started(self.proc)
         return time.monotonic() - t0
 
     def text(self, name: str) -> str:

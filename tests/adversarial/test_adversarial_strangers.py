@@ -116,6 +116,8 @@ def test_signatures_for_unrestricted_strangers_are_budgeted(keysdir):
     assert len(signatures) <= SIGNATURE_BURST + SIGNATURES_PER_SECOND * 1.0 + 1, len(signatures)
     assert len(signatures) >= SIGNATURE_BURST  # the budget is spent on answers first (the attack reached it)
     assert errors >= 9000, errors
+    # and the operator sees it: every refusal is counted, in `rv 0` as autokey_signatures_refused
+    assert dict(host.authenticator.counter_variables())["autokey_signatures_refused"] == str(errors)
     # a second later the budget has refilled: an honest client's challenge is signed again
     later = T0 + 4
     data = flood.packet("iff", "10.60.0.2", SERVER, rng, later)

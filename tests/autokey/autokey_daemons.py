@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from conftest import ROOT, free_loopback, require_program, safe_cmd
+from conftest import ROOT, free_loopback, require_program, safe_cmd, stop_started
 
 from ntpd_py.keys.keygen import KeygenOptions, generate
 
@@ -24,13 +23,7 @@ class Daemon:
     proc: subprocess.Popen
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        stop_started(self.proc, 5)
 
     def log(self) -> str:
         path = self.dir / "ntpd.log"

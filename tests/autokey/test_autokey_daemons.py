@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import socket
+import struct
 import time
 
 import pytest
@@ -33,6 +35,17 @@ def test_daemon_pair_reaches_full_flags_fast(tmp_path, vectors, scheme):
         rows = [line.split() for line in peer.splitlines() if re.match(r"\s*\d+\s+\d+\s", line)]
         # ind assid status conf reach auth condition ...: the association's auth column says "ok"
         assert len(rows) == 1 and rows[0][5] == "ok", peer
+        # the hosts' Autokey counters are in mode 6: a clean handshake counted no error; a crypto-NAK (a session
+        # key ID without a MAC) sent to alice is counted there
+        assert "autokey_crypto_errors=0," in ntpq(bob_addr, "rv 0 autokey_crypto_errors,autokey_crypto_naks")
+        nak = bytes([0x23]) + bytes(39) + struct.pack("!d", time.time()) + (0x10000).to_bytes(4, "big")
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.bind((bob_addr, 0))
+            sock.sendto(nak, (alice_addr, 123))
+        deadline = time.monotonic() + 5
+        while "autokey_crypto_naks=1" not in (counted := ntpq(alice_addr, "rv 0 autokey_crypto_naks")):
+            assert time.monotonic() < deadline, counted
+            time.sleep(0.2)
     finally:
         bob.stop()
         alice.stop()

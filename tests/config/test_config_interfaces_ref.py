@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import IN_CI, ROOT, require_program, safe_cmd
+from conftest import IN_CI, ROOT, require_program, safe_cmd, stop_started
 
 REF = Path(os.environ.get("NTPD_PY_REF", ROOT.parent / "shared" / "ref-ntpd"))
 pytestmark = [pytest.mark.interop]
@@ -84,12 +84,7 @@ def _run(ns: str, argv: list[str], pidfile: Path, log: Path, ready: str) -> str:
             os.kill(pid, signal.SIGTERM)
         except (OSError, ValueError, IndexError):
             pass
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        stop_started(proc)
 
 
 @pytest.mark.parametrize("rules", CASES, ids=[c.replace("interface ", "").replace("\n", "; ").strip("; ")

@@ -49,6 +49,9 @@ class FakeView:
     def clear_peer_events(self, assid: int) -> None:
         pass
 
+    def clock_variables(self, assid: int, *, named: bool = False) -> tuple[int, list[tuple[str, str]]] | None:
+        return None  # no reference clock
+
     def interface_rows(self) -> list[list[tuple[str, str]]]:
         return []
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import socket
 import subprocess
 import sys
@@ -29,7 +28,7 @@ from typing import Iterator
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent.parent))
-from conftest import ROOT, free_loopback, safe_cmd  # noqa: E402
+from conftest import ROOT, free_loopback, safe_cmd, stop_started  # noqa: E402
 from refntpd import REF_DIR, Lab, require_ref  # noqa: E402
 
 # ntpq commands whose output is "label: value" lines
@@ -106,12 +105,7 @@ def ours(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Side]:
         assert _wait(lambda: "1 " in side.ntpq("as").stdout, 15), (work / "log").read_text() if (work / "log").exists() else ""
         yield side
     finally:
-        proc.send_signal(signal.SIGTERM)  # ours, by its PID
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_started(proc)  # ours, by its PID
 
 
 def _run(side: Side, command: str, auth: bool = False) -> str:

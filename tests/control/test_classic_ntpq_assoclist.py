@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -33,7 +32,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parent.parent))
-from conftest import ROOT, free_loopback, require_program, safe_cmd  # noqa: E402
+from conftest import ROOT, free_loopback, require_program, safe_cmd, stop_started  # noqa: E402
 from ctl_fakes import FakeView, UdpControlServer  # noqa: E402
 from refntpd import REF_DIR, Host, Lab, PyDaemon, RefDaemon, require_ref  # noqa: E402
 
@@ -217,12 +216,7 @@ def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, list
             time.sleep(0.2)
         yield address, servers, work / "log"
     finally:
-        proc.send_signal(signal.SIGTERM)  # ours, by its PID
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_started(proc)  # ours, by its PID
 
 
 @pytest.mark.interop

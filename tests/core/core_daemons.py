@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from conftest import ROOT, safe_cmd
+from conftest import ROOT, safe_cmd, stop_started
 
 from ntpd_py.control.client import ControlClient, ControlError
 
@@ -83,13 +82,7 @@ class NtpdPy:
     def stop(self) -> int | None:
         if self.proc is None:
             return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_started(self.proc)
         if self.proc.stderr:
             self.proc.stderr.close()
         return self.proc.returncode

@@ -1,4 +1,6 @@
-"""One restart per ntp.conf (or leap file) change, whichever roles are in the play.
+"""One restart per ntp.conf change, and one reload (SIGHUP) per leap-seconds file change alone (renew.yml's
+`leapfile` entry point: the daemon re-reads the file and keeps its Autokey associations), whichever roles are in
+the play.
 
 ntp_config owns a handler for when it is used alone, and the ntpd_py role's `Restart ntpd-py` listens to the same
 topic: with both in the play (renew.yml imports ntpd_py's `start` after its tasks' handlers ran), exactly one may
@@ -20,32 +22,42 @@ ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = ROOT / ".venv" / "bin"
 
 
-def run_play(tmp_path: Path, with_ntpd_py: bool) -> list[str]:
+def run_play(tmp_path: Path, with_ntpd_py: bool, tasks_from: str = "main") -> list[str]:
     root = tmp_path / "host"
     state = root / "var" / "lib" / "ntpd-py"
     state.mkdir(parents=True)
+    if tasks_from == "leapfile":  # an existing deployment, as renew.yml finds it
+        (root / "etc" / "ntpd-py").mkdir(parents=True)
     calls = tmp_path / "calls.txt"
     script = state / "ntpd-py-service"
-    script.write_text(f"#!/bin/sh\necho \"$*\" >> {calls}\necho restarted\n")
+    script.write_text(f"#!/bin/sh\necho \"$*\" >> {calls}\necho restarted reloaded\n")
     script.chmod(0o755)
     play = {"name": "ntp_config", "hosts": "all", "gather_facts": False,
-            "tasks": [{"name": "Write ntp.conf", "ansible.builtin.import_role": {"name": "autokey.ntp.ntp_config"}}]}
+            "tasks": [{"name": "Write ntp.conf", "ansible.builtin.import_role": {"name": "autokey.ntp.ntp_config",
+                                                                                 "tasks_from": tasks_from}}]}
     if with_ntpd_py:  # as renew.yml: ntpd_py's start in post_tasks, after the tasks' handlers ran
         play["post_tasks"] = [{"name": "Start", "ansible.builtin.import_role": {"name": "autokey.ntp.ntpd_py",
                                                                                 "tasks_from": "start"}}]
     playbook = tmp_path / "play.yml"
     playbook.write_text(json.dumps([play]))
     extra = {"ansible_python_interpreter": str(VENV_BIN / "python"), "ntp_root": str(root), "ntp_address": "127.0.0.1",
-             "ntpd_py_venv": str(ROOT / ".venv"), "ntpd_py_service_manager": "pidfile", "ntp_config_validate": False}
+             "ntpd_py_venv": str(ROOT / ".venv"), "ntpd_py_service_manager": "pidfile", "ntp_config_validate": False,
+             "ntp_config_leapfile": str(root / "etc" / "ntpd-py" / "leap-seconds.list")}
     env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
                PATH=f"{VENV_BIN}:{os.environ.get('PATH', '')}")
     result = subprocess.run([str(VENV_BIN / "ansible-playbook"), "-i", "h1,", "-c", "local", "-e", json.dumps(extra),
                              str(playbook)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
-    assert (root / "etc" / "ntpd-py" / "ntp.conf").exists(), result.stdout[-2000:]
+    written = "ntp.conf" if tasks_from == "main" else "leap-seconds.list"
+    assert (root / "etc" / "ntpd-py" / written).exists(), result.stdout[-2000:]
     return calls.read_text().splitlines() if calls.exists() else []
 
 
 @pytest.mark.parametrize("with_ntpd_py", [False, True], ids=["ntp_config alone", "with ntpd_py's start"])
 def test_playbooks_a_changed_ntp_conf_restarts_the_daemon_once(tmp_path: Path, with_ntpd_py: bool) -> None:
     assert run_play(tmp_path, with_ntpd_py) == ["try-restart"] + (["start"] if with_ntpd_py else [])
+
+
+@pytest.mark.parametrize("with_ntpd_py", [False, True], ids=["ntp_config alone", "with ntpd_py's start"])
+def test_playbooks_a_new_leap_file_alone_reloads_the_daemon(tmp_path: Path, with_ntpd_py: bool) -> None:
+    assert run_play(tmp_path, with_ntpd_py, tasks_from="leapfile") == ["reload"] + (["start"] if with_ntpd_py else [])

@@ -29,6 +29,11 @@ class GqParams:
     v: int | None = None
 
     @property
+    def modulus_bits(self) -> int:
+        """The modulus size in bits (ntp-keygen's -b), which a key policy such as identity_modulus compares."""
+        return self.n.bit_length()
+
+    @property
     def is_server(self) -> bool:
         return self.u is not None
 

@@ -32,6 +32,11 @@ class IffParams:
     b: int | None = None
 
     @property
+    def modulus_bits(self) -> int:
+        """The modulus size in bits (ntp-keygen's -b), which a key policy such as identity_modulus compares."""
+        return self.p.bit_length()
+
+    @property
     def is_server(self) -> bool:
         return self.b is not None
 

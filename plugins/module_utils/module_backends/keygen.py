@@ -23,6 +23,7 @@ SCHEMES = ("RSA-MD5", "RSA-SHA1", "RSA-SHA256")  # ntp_keygen's `scheme` choices
 # Key files a host reads with its own password: its host and sign keys, and the identity keys of its group.
 PRIVATE_HOST_KINDS = ("host", "sign")
 PRIVATE_GROUP_KINDS = ("iffkey", "gqkey", "mvta", "mvkey")
+MODULUS_SCHEMES = ("iff", "gq")  # the identity schemes whose modulus `identity_modulus` sets (MV: its own sizes)
 
 
 class KeygenBackendError(Exception):
@@ -152,11 +153,10 @@ class KeysDirectory:
 
     def _inspect_identity(self, piece: str, path: str) -> plan_rules.Finding:
         params = self.store.server_identity(piece, self.group).value
-        modulus = {"iff": getattr(params, "p", None), "gq": getattr(params, "n", None)}.get(piece)
-        if isinstance(modulus, int) and modulus.bit_length() != self.params["identity_modulus"]:
+        if piece in MODULUS_SCHEMES and params.modulus_bits != self.params["identity_modulus"]:
             return plan_rules.Finding(piece, plan_rules.MISMATCH, path,
                                       "%s parameters have %d bits, identity_modulus asks for %d"
-                                      % (piece.upper(), modulus.bit_length(), self.params["identity_modulus"]))
+                                      % (piece.upper(), params.modulus_bits, self.params["identity_modulus"]))
         return plan_rules.Finding(piece, plan_rules.OK, path)
 
     def links(self) -> dict[str, str]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 import time
 
 import pytest
@@ -20,9 +19,10 @@ if _ROOT not in sys.path and os.path.isdir(os.path.join(_ROOT, "ntpd_py")):
 try:
     from ansible_collections.autokey.ntp.plugins.module_utils.module_backends import keygen as backend
 except ImportError:  # the main pytest run: make this checkout importable as autokey.ntp
-    _TOP = tempfile.mkdtemp(prefix="autokey-ntp-collection-")
-    os.makedirs(os.path.join(_TOP, "ansible_collections", "autokey"))
-    os.symlink(_ROOT, os.path.join(_TOP, "ansible_collections", "autokey", "ntp"))
+    _TOP = os.path.join(_ROOT, ".collections")  # scripts/bootstrap.sh links the checkout there (ansible.cfg)
+    if not os.path.lexists(os.path.join(_TOP, "ansible_collections", "autokey", "ntp")):
+        os.makedirs(os.path.join(_TOP, "ansible_collections", "autokey"), exist_ok=True)
+        os.symlink("../../..", os.path.join(_TOP, "ansible_collections", "autokey", "ntp"))
     sys.path.insert(0, _TOP)
     from ansible_collections.autokey.ntp.plugins.module_utils.module_backends import keygen as backend
 
@@ -70,3 +70,18 @@ def test_a_file_that_opens_with_neither_password_is_named(keysdir):
         os.path.basename(os.path.realpath(os.path.join(str(keysdir), link)))
         for link in ("ntpkey_host_alice", "ntpkey_iffkey_GR1"))
     assert store.KeyStore(keysdir, host="alice", password=OLD, group="GR1").host_key()  # nothing written
+
+
+@pytest.mark.parametrize("scheme", ["iff", "gq"])
+def test_identity_parameters_of_another_size_are_a_mismatch(tmp_path, scheme):
+    """identity_modulus is a policy: group parameters of another size are reported (and replaced on regenerate)."""
+    keygen.generate(keygen.KeygenOptions(host_key=True, host="alice", group="GR1", trusted=True, password=OLD,
+                                         modulus=1024, identity_bits=256, **{scheme: True}), tmp_path, time.time())
+    params = {"keysdir": str(tmp_path), "host": "alice", "group": "GR1", "password": OLD,
+              "previous_password": None, "identity": [scheme], "symmetric_keys": False, "regenerate": "expiring",
+              "renew_before_days": 30, "modulus": 1024, "identity_modulus": 256, "scheme": "RSA-MD5",
+              "trusted": True, "private_certificate": False}
+    assert backend.KeysDirectory(params, time.time()).inspect(scheme).state == backend.plan_rules.OK
+    params["identity_modulus"] = 384
+    finding = backend.KeysDirectory(params, time.time()).inspect(scheme)
+    assert finding.state == backend.plan_rules.MISMATCH and "have 256 bits, identity_modulus asks for 384" in finding.reason

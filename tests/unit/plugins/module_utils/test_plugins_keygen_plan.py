@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 
 import pytest
 
@@ -12,9 +11,10 @@ try:
     from ansible_collections.autokey.ntp.plugins.module_utils import keygen_plan as plan
 except ImportError:  # the main pytest run: make this checkout importable as autokey.ntp
     _ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..", ".."))
-    _TOP = tempfile.mkdtemp(prefix="autokey-ntp-collection-")
-    os.makedirs(os.path.join(_TOP, "ansible_collections", "autokey"))
-    os.symlink(_ROOT, os.path.join(_TOP, "ansible_collections", "autokey", "ntp"))
+    _TOP = os.path.join(_ROOT, ".collections")  # scripts/bootstrap.sh links the checkout there (ansible.cfg)
+    if not os.path.lexists(os.path.join(_TOP, "ansible_collections", "autokey", "ntp")):
+        os.makedirs(os.path.join(_TOP, "ansible_collections", "autokey"), exist_ok=True)
+        os.symlink("../../..", os.path.join(_TOP, "ansible_collections", "autokey", "ntp"))
     sys.path.insert(0, _TOP)
     from ansible_collections.autokey.ntp.plugins.module_utils import keygen_plan as plan
 

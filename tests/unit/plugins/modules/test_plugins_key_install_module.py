@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import tempfile
 
 import pytest
 
@@ -15,9 +14,10 @@ if _ROOT not in sys.path and os.path.isdir(os.path.join(_ROOT, "ntpd_py")):
 try:
     from ansible_collections.autokey.ntp.plugins.modules import ntp_key_install
 except ImportError:  # the main pytest run: make this checkout importable as autokey.ntp
-    _TOP = tempfile.mkdtemp(prefix="autokey-ntp-collection-")
-    os.makedirs(os.path.join(_TOP, "ansible_collections", "autokey"))
-    os.symlink(_ROOT, os.path.join(_TOP, "ansible_collections", "autokey", "ntp"))
+    _TOP = os.path.join(_ROOT, ".collections")  # scripts/bootstrap.sh links the checkout there (ansible.cfg)
+    if not os.path.lexists(os.path.join(_TOP, "ansible_collections", "autokey", "ntp")):
+        os.makedirs(os.path.join(_TOP, "ansible_collections", "autokey"), exist_ok=True)
+        os.symlink("../../..", os.path.join(_TOP, "ansible_collections", "autokey", "ntp"))
     sys.path.insert(0, _TOP)
     from ansible_collections.autokey.ntp.plugins.modules import ntp_key_install
 
