@@ -400,12 +400,8 @@ def _dsa_server_creds(vectors, digest: str = "sha1") -> HostCredentials:
     return dataclasses.replace(creds, sign_key=sign_key, certificate=cert, cert_fstamp=issued + NTP_UNIX_OFFSET)
 
 
-@pytest.mark.parametrize("digest, nid, name", [
-    ("sha1", 113, "dsaWithSHA1"),
-    pytest.param("sha256", 803, "dsa_with_SHA256", marks=pytest.mark.xfail(strict=True, reason=(
-        "fault (issue 13 report): ntpd-py-keygen -S DSA -c DSA-SHA256 writes a certificate with signature NID 803 "
-        "that ntpd-py's clients refuse at ASSOC (autokey/flags.py NID_DIGEST has no 803: XEVNT_MD)"))),
-])
+# DSA-SHA256 (NID 803): ntpd-py-keygen writes it; ntpd-py's clients refused it with XEVNT_MD until c24968b
+@pytest.mark.parametrize("digest, nid, name", [("sha1", 113, "dsaWithSHA1"), ("sha256", 803, "dsa_with_SHA256")])
 def test_server_with_a_dsa_sign_key_is_proven(vectors, digest, nid, name):
     pair = make_pair(vectors, "iff", server_creds=_dsa_server_creds(vectors, digest))
     assert pair.run(12) == (nid << 16) | 0x7F23  # every step, each value's DSA signature verified
@@ -786,10 +782,7 @@ def test_symmetric_peer_answers_a_request_within_the_answer_delay_and_follows_th
     assert [decode_field(raw)[0].code for raw in request.extensions] == [Opcode.AUTO]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "fault (issue 13 report): authenticator.py:289 `peer.crypto &= ~CryptoFlag.AUTO` clears the signature NID "
-    "(bits 16-31): ~ of an IntFlag member complements only the defined flags (0x6fff), so ntpq's flags lose 0x80000 "
-    "and `signature` reads nid0 after a broken key list"))
+# ~CryptoFlag.AUTO complements only the defined flags (0x6fff): it cleared the signature NID until bbf9b6c
 def test_broken_key_list_keeps_the_signature_nid_in_the_status_word():
     b, pb, full, _ = _symmetric_peers_after_a_broken_key_list()
     assert pb.auth_state.crypto >> 16 == full >> 16 == 8
