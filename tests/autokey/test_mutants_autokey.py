@@ -1013,3 +1013,33 @@ def test_autokey_association_without_a_local_address_sends_no_mac(vectors):
     client = AutokeyAuth(AutokeyHost(load_creds(vectors, "iff", "bob")))
     assoc = FakeAssoc(7, (SERVER_ADDR, 123), None, 3, ident="alice")
     assert client.request_tail(assoc, _header(), VECTOR_NOW) == b""
+
+
+# --- the host's Autokey counters, as `ntpq -c "rv 0"` shows them (autokey_*) -----------------------------------------
+
+def _counters(auth: AutokeyAuth) -> dict[str, int]:
+    return {name: int(value) for name, value in auth.counter_variables()}
+
+
+def test_autokey_counters_count_each_event_once(vectors, proven_pair):
+    server = _server(vectors)
+    assert _counters(server) == dict.fromkeys(("autokey_badlength", "autokey_crypto_errors", "autokey_crypto_naks",
+                                               "autokey_keylist", "autokey_signatures_refused"), 0)
+    nak = _header() + (0x5A5A5A5A).to_bytes(4, "big")  # a session key ID and no digest: a crypto-NAK
+    for _ in range(2):
+        verdict = server.check(decode(nak), nak, (CLIENT_ADDR, 123), SERVER_ADDR, None, VECTOR_NOW)
+        assert verdict.verdict is Verdict.CRYPTO_NAK
+    cookie_request = AutokeyHost(load_creds(vectors, "iff", "bob")).pubkey.field(Opcode.COOK, 4711, response=False)
+    for _ in range(202):
+        _server_answer(server, cookie_request, VECTOR_NOW)
+    assert _counters(server)["autokey_crypto_naks"] == 2 and _counters(server)["autokey_signatures_refused"] == 2
+    pair = proven_pair
+    before = _counters(pair.client)
+    for _ in range(2):
+        _answer(pair, [ExtensionField(code=Opcode.LEAP, associd=ASSID, response=True, error=True)])
+    raw = bytearray(_leap(pair, NTP_NOW, NTP_NOW - 9).encode())
+    raw[16:20] = (4000).to_bytes(4, "big")
+    _answer(pair, bytes(raw))
+    after = _counters(pair.client)
+    assert after["autokey_crypto_errors"] - before["autokey_crypto_errors"] == 2
+    assert after["autokey_badlength"] - before["autokey_badlength"] == 1
