@@ -1043,3 +1043,69 @@ def test_autokey_counters_count_each_event_once(vectors, proven_pair):
     after = _counters(pair.client)
     assert after["autokey_crypto_errors"] - before["autokey_crypto_errors"] == 2
     assert after["autokey_badlength"] - before["autokey_badlength"] == 1
+
+
+# --- the certificates a client is shown at CERT (cert_parse, cert_hike): forged, looping or out-of-time ones refused
+
+
+def _rsa_key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=1024)
+
+
+def _cert_answer(pair, der: bytes, fstamp: int) -> ExtensionField:
+    """A CERT response carrying `der`: the field itself is not signature-checked at CERT (the server's key is what
+    the trail is about to establish), so an attacker on the path can send any certificate; only its checks stop it."""
+    return pair.server.host.signed(der, NTP_NOW, fstamp).field(Opcode.CERT, ASSID)
+
+
+def _crafted(subject: str, issuer: str, key, signer, not_before: int, not_after: int) -> bytes:
+    return build_certificate(subject=subject, public_key=key.public_key(), issuer=issuer, signing_key=signer,
+                             digest="md5", serial=not_before + NTP_UNIX_OFFSET, not_before=not_before,
+                             not_after=not_after, extensions=ntp_extensions("trust")).der
+
+
+@pytest.fixture
+def pair_at_cert(vectors):
+    pair = make_pair(vectors, "iff")
+    pair.step()  # ASSOC: the client now asks for alice's certificate
+    assert not pair.flags & 0x0700 and pair.assoc.auth_state.issuer == "alice"  # no CERT, VRFY or PROV yet
+    return pair
+
+
+_ISSUED = int(VECTOR_NOW) - 60
+
+
+@pytest.mark.parametrize("make, code", [
+    # self-signed in alice's name, but by another key than the one it carries
+    (lambda: _crafted("alice", "alice", _rsa_key(), _rsa_key(), _ISSUED, _ISSUED + 86400), Xevnt.VFY),
+    # issued by the client itself for someone else: a trail that comes back to us
+    (lambda: _crafted("alice", "bob", _rsa_key(), _rsa_key(), _ISSUED, _ISSUED + 86400), Xevnt.CRT),
+    # valid until before it is valid from
+    (lambda: (k := _rsa_key()) and _crafted("alice", "alice", k, k, _ISSUED, _ISSUED - 1), Xevnt.PER),
+    # expired a minute ago
+    (lambda: (k := _rsa_key()) and _crafted("alice", "alice", k, k, _ISSUED - 86400, _ISSUED), Xevnt.PER),
+    # not valid for another day
+    (lambda: (k := _rsa_key()) and _crafted("alice", "alice", k, k, _ISSUED + 86400, _ISSUED + 2 * 86400), Xevnt.PER),
+    (lambda: b"\x30\x03\x02\x01\x00", Xevnt.CRT),  # not a certificate at all
+], ids=["forged-self-signed", "trail-loop", "times-reversed", "expired", "not-yet-valid", "unreadable"])
+def test_refused_certificate_names_its_error_and_proves_nothing(pair_at_cert, make, code):
+    pair = pair_at_cert
+    der = make()
+    fstamp = NTP_NOW - 120 if code is not Xevnt.PER else min(NTP_NOW - 120, _ISSUED - 86400 + NTP_UNIX_OFFSET)
+    answer = _cert_answer(pair, der, fstamp)
+    verdict = _answer(pair, [answer])
+    assert verdict.verdict is Verdict.ERROR
+    assert _event(pair).startswith(f'"0x{code:x} '), _event(pair)
+    assert not pair.flags & 0x0700 and pair.assoc.auth_state.xinfo is None  # nothing walked, nothing verified
+    assert pair.log[-1].startswith(f"C {SERVER_ADDR} {answer.encode()[:2].hex()} {ASSID} {int(code):x} ")
+    pair.run(12)  # and the genuine exchange still completes afterwards
+    assert pair.flags == 0x87F23
+
+
+def test_certificate_older_than_its_filestamp_is_refused(pair_at_cert):
+    pair = pair_at_cert
+    key = _rsa_key()
+    der = _crafted("alice", "alice", key, key, _ISSUED, _ISSUED + 86400)
+    verdict = _answer(pair, [_cert_answer(pair, der, _ISSUED + NTP_UNIX_OFFSET + 1)])  # made after it became valid
+    assert verdict.verdict is Verdict.ERROR and _event(pair).startswith(f'"0x{Xevnt.PER:x} ')
+    assert _answer(pair, [_cert_answer(pair, der, _ISSUED + NTP_UNIX_OFFSET)]).ok  # made the second it did
