@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import dsa, ec, rsa
 from ntpd_py.autokey import schemes
 from ntpd_py.autokey.authenticator import AutokeyAuth
 from ntpd_py.autokey.errors import AutokeyError, Xevnt, text
+from ntpd_py.autokey.flags import CERT_SIGN, CERT_VALID, CryptoFlag
 from ntpd_py.autokey.local_host import AutokeyHost, HostCredentials, IdentityKeys
 from ntpd_py.autokey.session import autokey_value, mac, session_key
 from ntpd_py.autokey.signature import sign, signature_length, verify
@@ -1109,3 +1110,63 @@ def test_certificate_older_than_its_filestamp_is_refused(pair_at_cert):
     verdict = _answer(pair, [_cert_answer(pair, der, _ISSUED + NTP_UNIX_OFFSET + 1)])  # made after it became valid
     assert verdict.verdict is Verdict.ERROR and _event(pair).startswith(f'"0x{Xevnt.PER:x} ')
     assert _answer(pair, [_cert_answer(pair, der, _ISSUED + NTP_UNIX_OFFSET)]).ok  # made the second it did
+
+
+def _crafted_with(subject: str, issuer: str, key, signer, not_before: int, not_after: int,
+                  purpose: str | None) -> bytes:
+    return build_certificate(subject=subject, public_key=key.public_key(), issuer=issuer, signing_key=signer,
+                             digest="md5", serial=not_before + NTP_UNIX_OFFSET, not_before=not_before,
+                             not_after=not_after, extensions=ntp_extensions(purpose)).der
+
+
+def test_self_signed_certificate_without_trust_proves_nothing(pair_at_cert):
+    """Anyone can make a self-signed certificate in the server's name; only a trusted root (ntp-keygen -T) ends a
+    trail with CERT. An untrusted one is refused with CRT and sets no step."""
+    pair = pair_at_cert
+    key = _rsa_key()
+    der = _crafted_with("alice", "alice", key, key, _ISSUED, _ISSUED + 86400, None)
+    verdict = _answer(pair, [_cert_answer(pair, der, NTP_NOW - 120)])
+    assert verdict.verdict is Verdict.ERROR and _event(pair).startswith(f'"0x{Xevnt.CRT:x} '), _event(pair)
+    assert not pair.flags & 0x0700
+
+
+@pytest.fixture
+def two_level(pair_at_cert):
+    """alice shows a certificate issued by `root` (a group server's trail, as ntp-keygen and SIGN make it)."""
+    pair = pair_at_cert
+    root, alice = _rsa_key(), _rsa_key()
+    leaf = _crafted_with("alice", "root", alice, root, _ISSUED, _ISSUED + 86400, None)
+    assert _answer(pair, [_cert_answer(pair, leaf, NTP_NOW - 120)]).ok
+    assert pair.assoc.auth_state.issuer == "root" and not pair.flags & CryptoFlag.CERT  # root is asked for next
+    return pair, root
+
+
+def _installed(pair) -> dict[tuple[str, str], int]:
+    return {(e.subject, e.issuer): e.flags for e in pair.client.host.certs}
+
+
+def test_trail_through_an_issuer_to_a_trusted_root_sets_cert(two_level):
+    pair, root = two_level
+    der = _crafted_with("root", "root", root, root, _ISSUED - 60, _ISSUED + 86400, "trust")
+    assert _answer(pair, [_cert_answer(pair, der, NTP_NOW - 180)]).ok
+    assert pair.flags & CryptoFlag.CERT and pair.assoc.auth_state.trail == 2
+    installed = _installed(pair)
+    # alice's certificate is now known to be signed by a verified issuer; its other flags stay (valid)
+    assert installed[("alice", "root")] == CERT_VALID | CERT_SIGN and not installed[("root", "root")] & CERT_SIGN
+
+
+@pytest.mark.parametrize("make, code", [
+    # the next link is not the certificate asked for (root), though root signed the first one
+    (lambda root: _crafted_with("other", "other", root, root, _ISSUED - 60, _ISSUED + 86400, "trust"), Xevnt.CRT),
+    # root's name, but not the key that signed alice's certificate
+    (lambda root: (k := _rsa_key()) and _crafted_with("root", "root", k, k, _ISSUED - 60, _ISSUED + 86400, "trust"),
+     Xevnt.VFY),
+    # root's key, but its lifetime starts after it signed alice's certificate
+    (lambda root: _crafted_with("root", "root", root, root, _ISSUED + 1, _ISSUED + 86400, "trust"), Xevnt.PER),
+], ids=["wrong-subject", "wrong-key", "signed-outside-lifetime"])
+def test_trail_link_that_does_not_fit_is_refused(two_level, make, code):
+    pair, root = two_level
+    verdict = _answer(pair, [_cert_answer(pair, make(root), NTP_NOW - 180)])
+    assert verdict.verdict is Verdict.ERROR and _event(pair).startswith(f'"0x{code:x} '), _event(pair)
+    assert not pair.flags & CryptoFlag.CERT
+    assert not _installed(pair)[("alice", "root")] & CERT_SIGN
