@@ -1170,3 +1170,67 @@ def test_trail_link_that_does_not_fit_is_refused(two_level, make, code):
     assert verdict.verdict is Verdict.ERROR and _event(pair).startswith(f'"0x{code:x} '), _event(pair)
     assert not pair.flags & CryptoFlag.CERT
     assert not _installed(pair)[("alice", "root")] & CERT_SIGN
+
+
+# --- the identity proof (crypto_iff/gq/mv on the client): another scheme's answer, a wrong filestamp, no challenge ---
+
+
+def _identity_exchange(vectors, scheme: str):
+    """A pair whose client has just sent its identity challenge; returns the pair, the request's key ID and the
+    server's genuine answer (not delivered)."""
+    pair = make_pair(vectors, scheme)
+    while not pair.flags & CryptoFlag.CERT:
+        pair.step()
+    assert not pair.flags & CryptoFlag.VRFY
+    header = encode_header(NtpPacket(mode=3, stratum=10, poll=6))
+    data = header + pair.client.request_tail(pair.assoc, header, pair.now)
+    request = decode(data)
+    verdict = pair.server.check(request, data, (CLIENT_ADDR, 123), SERVER_ADDR, None, pair.now)
+    rheader = encode_header(NtpPacket(mode=4, stratum=5, poll=6))
+    reply = decode(rheader + pair.server.reply_tail(request, verdict, (CLIENT_ADDR, 123), SERVER_ADDR, rheader, pair.now))
+    (answer,) = [f for f in (decode_field(raw)[0] for raw in reply.extensions) if f.code in (Opcode.IFF, Opcode.GQ, Opcode.MV)]
+    return pair, request.keyid, answer
+
+
+def _deliver_answer(pair, keyid: int, field: ExtensionField):
+    rheader = encode_header(NtpPacket(mode=4, stratum=5, poll=6))
+    region = field.encode()
+    rdata = rheader + region + mac(session_key(SERVER_ADDR, CLIENT_ADDR, keyid, 0), keyid, rheader + region)
+    return pair.client.check(decode(rdata), rdata, (SERVER_ADDR, 123), CLIENT_ADDR, pair.assoc, pair.now)
+
+
+def _resigned(pair, field: ExtensionField, fstamp: int) -> ExtensionField:
+    """The same proof signed again by the server's own key under another filestamp (the signature still verifies)."""
+    return pair.server.host.signed(field.value, field.tstamp, fstamp).field(field.code, field.associd)
+
+
+@pytest.mark.parametrize("scheme", ["iff", "gq", "mv"])
+def test_identity_proof_under_another_schemes_opcode_is_refused(vectors, scheme):
+    pair, keyid, answer = _identity_exchange(vectors, scheme)
+    other = {Opcode.IFF: Opcode.GQ, Opcode.GQ: Opcode.MV, Opcode.MV: Opcode.IFF}[answer.code]
+    assert _deliver_answer(pair, keyid, dataclasses.replace(answer, code=other)).verdict is Verdict.ERROR
+    assert _event(pair).startswith(f'"0x{Xevnt.ID:x} ') and not pair.flags & CryptoFlag.VRFY
+    # a refused answer does not use the challenge up: the genuine one still verifies (a forger cannot pre-empt it)
+    assert _deliver_answer(pair, keyid, answer).ok and pair.flags & CryptoFlag.VRFY
+
+
+@pytest.mark.parametrize("scheme, shift, accepted", [
+    ("iff", +1, False), ("iff", -1, False), ("mv", +1, False),
+    ("gq", -1, False), ("gq", +1, True),  # GQ keys are renewed under the same parameters: a newer filestamp is fine
+])
+def test_identity_proof_filestamp_must_match_the_groups_parameters(vectors, scheme, shift, accepted):
+    pair, keyid, answer = _identity_exchange(vectors, scheme)
+    verdict = _deliver_answer(pair, keyid, _resigned(pair, answer, answer.fstamp + shift))
+    if accepted:
+        assert verdict.ok and pair.flags & CryptoFlag.VRFY
+    else:
+        assert verdict.verdict is Verdict.ERROR and _event(pair).startswith(f'"0x{Xevnt.FSP:x} ')
+        assert not pair.flags & CryptoFlag.VRFY
+
+
+@pytest.mark.parametrize("scheme", ["iff", "gq", "mv"])
+def test_genuine_identity_proof_verifies_once(vectors, scheme):
+    pair, keyid, answer = _identity_exchange(vectors, scheme)
+    assert _deliver_answer(pair, keyid, answer).ok and pair.flags & CryptoFlag.VRFY
+    assert _deliver_answer(pair, keyid, answer).verdict is Verdict.ERROR  # a replay: no challenge outstanding
+    assert _event(pair).startswith(f'"0x{Xevnt.ID:x} ')
