@@ -1234,3 +1234,41 @@ def test_genuine_identity_proof_verifies_once(vectors, scheme):
     assert _deliver_answer(pair, keyid, answer).ok and pair.flags & CryptoFlag.VRFY
     assert _deliver_answer(pair, keyid, answer).verdict is Verdict.ERROR  # a replay: no challenge outstanding
     assert _event(pair).startswith(f'"0x{Xevnt.ID:x} ')
+
+
+# --- SIGN on the client (crypto_recv's CRYPTO_SIGN): only our own key, certified by our server, is installed ---------
+
+
+def _sign_answer(pair, *, key=None, subject: str = "bob", issuer: str = "alice", signer=None) -> ExtensionField:
+    """A SIGN response, its field signed by alice (a server on the path cannot be told apart by that alone); the
+    certificate inside is for `subject` and `key` (default: bob's own), issued as `issuer` by `signer`."""
+    key = key or pair.client.host.host_public_key
+    signer = signer or pair.server.host.sign_key
+    issued = int(pair.now) - 1
+    der = build_certificate(subject=subject, public_key=key, issuer=issuer, signing_key=signer, digest="md5",
+                            serial=issued + NTP_UNIX_OFFSET, not_before=issued, not_after=issued + 86400,
+                            extensions=ntp_extensions(None)).der
+    return pair.server.host.signed(der, int(pair.now) + NTP_UNIX_OFFSET, issued + NTP_UNIX_OFFSET).field(
+        Opcode.SIGN, ASSID)
+
+
+def test_certificate_signed_by_the_server_for_our_key_is_installed(proven_pair):
+    pair = proven_pair
+    answer = _sign_answer(pair)
+    assert _answer(pair, [answer]).ok
+    (entry,) = [e for e in pair.client.host.certs if (e.subject, e.issuer) == ("bob", "alice")]
+    assert entry.cert.der == answer.value  # this one, newer than the one the handshake's SIGN brought
+
+
+@pytest.mark.parametrize("make, code", [
+    (lambda p: _sign_answer(p, key=_rsa_key().public_key()), Xevnt.CRT),  # our name, another key
+    (lambda p: _sign_answer(p, subject="carol"), Xevnt.CRT),  # our key, another name
+    (lambda p: _sign_answer(p, signer=_rsa_key()), Xevnt.VFY),  # alice's name as issuer, another key signed it
+    (lambda p: _sign_answer(p, issuer="mallory"), Xevnt.VFY),  # signed by alice's key, another issuer's name
+], ids=["another-key", "another-subject", "forged-signature", "another-issuer"])
+def test_signed_certificate_that_is_not_ours_or_not_the_servers_is_refused(proven_pair, make, code):
+    pair = proven_pair
+    before = _installed(pair)
+    assert _answer(pair, [make(pair)]).verdict is Verdict.ERROR
+    assert _event(pair).startswith(f'"0x{code:x} '), _event(pair)
+    assert _installed(pair) == before  # nothing installed, nothing our clients would be shown
