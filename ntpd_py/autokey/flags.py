@@ -56,10 +56,10 @@ NID_NAMES = {
     673: "sha384",
     674: "sha512",
     675: "sha224",
-} | {nid: name for nid, name, _, _ in SIGNATURE_SCHEMES.values()}
+} | {scheme[0]: scheme[1] for scheme in SIGNATURE_SCHEMES.values()}
 # Signature NID -> digest name (hashlib / cryptography) used with it: every scheme ntpd-py-keygen writes
 # (keys.cert.SIGNATURE_SCHEMES, DSA-SHA256 included), and the older NIDs of the same digests that ntpd accepts.
-NID_DIGEST = {nid: digest for nid, _, digest, _ in SIGNATURE_SCHEMES.values()} | {116: "sha1", 119: "ripemd160"}
+NID_DIGEST = {scheme[0]: scheme[2] for scheme in SIGNATURE_SCHEMES.values()} | {116: "sha1", 119: "ripemd160"}
 # Digest short names (`crypto digest D`) -> OpenSSL NID, as crypto_config() resolves them.
 DIGEST_NIDS = {"md5": 4, "sha1": 64, "sha": 64, "ripemd160": 117, "sha256": 672, "sha224": 675, "sha384": 673, "sha512": 674}
 
