@@ -305,3 +305,17 @@ def test_reload_replaces_keys_and_restrictions():
     assert host.receive_datagram(client_request(), ("127.0.0.9", 1), "127.0.0.1", T0 + 5)
     reply = decode(host.receive_datagram(encode(pkt), ("127.0.0.8", 1), "127.0.0.1", T0 + 5)[0].data)
     assert reply.keyid == 7 and reply.mac == compute_mac("MD5", b"seven", encode_unsigned(reply))
+
+
+def test_host_that_loses_its_server_becomes_an_orphan():
+    """`tos orphan`: a host that was synchronised and lost its only server falls back to the orphan stratum (as
+    it would have at start), instead of advertising the stratum of a source it no longer has."""
+    net = SimNet()
+    server = net.add("127.0.0.1", make_host("server 127.127.1.0\n", "127.0.0.1"))
+    client = net.add("127.0.0.2", make_host("tos orphan 10\ntos orphanwait 0\nserver 127.0.0.1 iburst minpoll 4 "
+                                            "maxpoll 4\n", "127.0.0.2"))
+    net.run(T0, 30)
+    assert client.sys.peer is not None and client.sys.stratum == server.sys.stratum + 1 and not client.sys.orphan
+    del net.hosts["127.0.0.1"]  # the server is gone
+    net.run(T0 + 30, 400)
+    assert client.sys.peer is None and client.sys.orphan and client.sys.stratum == 10
