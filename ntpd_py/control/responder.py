@@ -350,8 +350,7 @@ class ControlResponder:
         if names:
             if any(name not in CLOCK_VARIABLE_NAMES for name in names):
                 return [wire.error_response(req, wire.CERR_UNKNOWNVAR, leap)]
-            wanted = set(names)
-            items = [(name, value) for name, value in items if name in wanted]
+            items = select(items, names)
         return self._text(req, status, items, leap)
 
     def _text(self, req: ControlFrame, status: int, items: list[tuple[str, str]], leap: int) -> list[ControlFrame]:
