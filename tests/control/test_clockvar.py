@@ -11,19 +11,19 @@ was polled, which depends on when ntpq asks) is compared as a number. Required w
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent.parent))
-from conftest import ROOT, free_loopback, safe_cmd, stop_started  # noqa: E402
-from refntpd import REF_DIR, Lab, require_ref  # noqa: E402
+sys.path.insert(0, str(Path(__file__).parent.parent / "core"))
+from conftest import free_loopback  # noqa: E402
+from core_daemons import NtpdPy  # noqa: E402
+from refntpd import REF_DIR, Lab, require_ref, wait_until  # noqa: E402
 
 CLOCKS = ("server 127.127.1.3 noselect\nserver 127.127.1.0 minpoll 4\n"
           "fudge 127.127.1.0 stratum 10 time1 0.25 time2 -0.5 refid ABCD flag1 1 flag3 1\n")
@@ -48,15 +48,6 @@ class Side:
         return subprocess.run(argv, capture_output=True, text=True, timeout=20, stdin=subprocess.DEVNULL)
 
 
-def _wait(predicate, timeout: float) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
-
-
 def _three_rows(side: Side) -> bool:
     return len(re.findall(r"^\s*\d+\s+\d+\s", side.ntpq(["as"]).stdout, re.M)) == 3
 
@@ -69,29 +60,22 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Side]:
         host, silent = lab.hosts
         daemon = host.start_ref(work, f"{CLOCKS}server {silent.addr}\n")
         side = Side("127.0.0.1", host.ns)
-        assert _wait(lambda: _three_rows(side), 15), daemon.log()
+        assert wait_until(lambda: _three_rows(side), 15, 0.1), daemon.log()
         yield side
 
 
 @pytest.fixture(scope="module")
 def ours(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Side]:
     require_ref()
-    work = tmp_path_factory.mktemp("ntpdpy")
-    address, unreachable = free_loopback(), free_loopback()
-    conf = work / "ntp.conf"
-    conf.write_text(f"interface ignore ipv4\ninterface ignore ipv6\ninterface listen {address}\ndisable ntp\n"
-                    f"{CLOCKS}server {unreachable}\ndriftfile {work}/drift\n")
-    proc = subprocess.Popen(safe_cmd([sys.executable, "-m", "ntpd_py.daemon.cli", "-n", "-c", str(conf),
-                                      "-l", str(work / "log"), "-p", str(work / "pid")]),
-                            cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    daemon = NtpdPy(tmp_path_factory.mktemp("ntpdpy"), "clocks", free_loopback(),
+                    f"disable ntp\n{CLOCKS}server {free_loopback()}\n").start()  # the server: unreachable
     try:
-        side = Side(address)
-        assert _wait(lambda: _three_rows(side), 15), (work / "log").read_text() if (work / "log").exists() else ""
-        assert _wait(lambda: "poll=0" not in side.ntpq(COMMANDS["each clock"]).stdout, 5)  # both clocks polled
+        side = Side(daemon.address)
+        assert wait_until(lambda: _three_rows(side), 15, 0.1), daemon.log_text()
+        assert wait_until(lambda: "poll=0" not in side.ntpq(COMMANDS["each clock"]).stdout, 5, 0.1)  # both polled
         yield side
     finally:
-        stop_started(proc)  # ours, by its PID
+        daemon.stop()  # ours, by its PID
 
 
 def _clock_text(out: str) -> str:
