@@ -531,10 +531,17 @@ def _answer(pair, fields: list[ExtensionField] | bytes, *, stratum: int = 5, ref
     (packets with fields use cookie 0), so only the checks inside the fields stand between them and the client."""
     header = encode_header(NtpPacket(mode=3, stratum=10, poll=6))
     request = decode(header + pair.client.request_tail(pair.assoc, header, pair.now))
+    return _deliver_answer(pair, request.keyid, fields, stratum=stratum, refid=refid)
+
+
+def _deliver_answer(pair, keyid: int, fields: ExtensionField | list[ExtensionField] | bytes, *, stratum: int = 5,
+                    refid: bytes = b"") -> object:
+    """A reply to the request with `keyid` (already sent) carrying `fields`, cookie-0 MAC'd, checked by the client."""
     rheader = encode_header(NtpPacket(mode=4, stratum=stratum, poll=6, refid=refid))
+    if isinstance(fields, ExtensionField):
+        fields = [fields]
     region = fields if isinstance(fields, bytes) else b"".join(f.encode() for f in fields)
-    rdata = rheader + region + mac(session_key(SERVER_ADDR, CLIENT_ADDR, request.keyid, 0), request.keyid,
-                                   rheader + region)
+    rdata = rheader + region + mac(session_key(SERVER_ADDR, CLIENT_ADDR, keyid, 0), keyid, rheader + region)
     return pair.client.check(decode(rdata), rdata, (SERVER_ADDR, 123), CLIENT_ADDR, pair.assoc, pair.now)
 
 
@@ -1059,10 +1066,11 @@ def _cert_answer(pair, der: bytes, fstamp: int) -> ExtensionField:
     return pair.server.host.signed(der, NTP_NOW, fstamp).field(Opcode.CERT, ASSID)
 
 
-def _crafted(subject: str, issuer: str, key, signer, not_before: int, not_after: int) -> bytes:
+def _crafted(subject: str, issuer: str, key, signer, not_before: int, not_after: int,
+             purpose: str | None = "trust") -> bytes:
     return build_certificate(subject=subject, public_key=key.public_key(), issuer=issuer, signing_key=signer,
                              digest="md5", serial=not_before + NTP_UNIX_OFFSET, not_before=not_before,
-                             not_after=not_after, extensions=ntp_extensions("trust")).der
+                             not_after=not_after, extensions=ntp_extensions(purpose)).der
 
 
 @pytest.fixture
@@ -1112,19 +1120,12 @@ def test_certificate_older_than_its_filestamp_is_refused(pair_at_cert):
     assert _answer(pair, [_cert_answer(pair, der, _ISSUED + NTP_UNIX_OFFSET)]).ok  # made the second it did
 
 
-def _crafted_with(subject: str, issuer: str, key, signer, not_before: int, not_after: int,
-                  purpose: str | None) -> bytes:
-    return build_certificate(subject=subject, public_key=key.public_key(), issuer=issuer, signing_key=signer,
-                             digest="md5", serial=not_before + NTP_UNIX_OFFSET, not_before=not_before,
-                             not_after=not_after, extensions=ntp_extensions(purpose)).der
-
-
 def test_self_signed_certificate_without_trust_proves_nothing(pair_at_cert):
     """Anyone can make a self-signed certificate in the server's name; only a trusted root (ntp-keygen -T) ends a
     trail with CERT. An untrusted one is refused with CRT and sets no step."""
     pair = pair_at_cert
     key = _rsa_key()
-    der = _crafted_with("alice", "alice", key, key, _ISSUED, _ISSUED + 86400, None)
+    der = _crafted("alice", "alice", key, key, _ISSUED, _ISSUED + 86400, purpose=None)
     verdict = _answer(pair, [_cert_answer(pair, der, NTP_NOW - 120)])
     assert verdict.verdict is Verdict.ERROR and _event(pair).startswith(f'"0x{Xevnt.CRT:x} '), _event(pair)
     assert not pair.flags & 0x0700
@@ -1135,7 +1136,7 @@ def two_level(pair_at_cert):
     """alice shows a certificate issued by `root` (a group server's trail, as ntp-keygen and SIGN make it)."""
     pair = pair_at_cert
     root, alice = _rsa_key(), _rsa_key()
-    leaf = _crafted_with("alice", "root", alice, root, _ISSUED, _ISSUED + 86400, None)
+    leaf = _crafted("alice", "root", alice, root, _ISSUED, _ISSUED + 86400, purpose=None)
     assert _answer(pair, [_cert_answer(pair, leaf, NTP_NOW - 120)]).ok
     assert pair.assoc.auth_state.issuer == "root" and not pair.flags & CryptoFlag.CERT  # root is asked for next
     return pair, root
@@ -1147,7 +1148,7 @@ def _installed(pair) -> dict[tuple[str, str], int]:
 
 def test_trail_through_an_issuer_to_a_trusted_root_sets_cert(two_level):
     pair, root = two_level
-    der = _crafted_with("root", "root", root, root, _ISSUED - 60, _ISSUED + 86400, "trust")
+    der = _crafted("root", "root", root, root, _ISSUED - 60, _ISSUED + 86400)
     assert _answer(pair, [_cert_answer(pair, der, NTP_NOW - 180)]).ok
     assert pair.flags & CryptoFlag.CERT and pair.assoc.auth_state.trail == 2
     installed = _installed(pair)
@@ -1157,12 +1158,12 @@ def test_trail_through_an_issuer_to_a_trusted_root_sets_cert(two_level):
 
 @pytest.mark.parametrize("make, code", [
     # the next link is not the certificate asked for (root), though root signed the first one
-    (lambda root: _crafted_with("other", "other", root, root, _ISSUED - 60, _ISSUED + 86400, "trust"), Xevnt.CRT),
+    (lambda root: _crafted("other", "other", root, root, _ISSUED - 60, _ISSUED + 86400), Xevnt.CRT),
     # root's name, but not the key that signed alice's certificate
-    (lambda root: (k := _rsa_key()) and _crafted_with("root", "root", k, k, _ISSUED - 60, _ISSUED + 86400, "trust"),
+    (lambda root: (k := _rsa_key()) and _crafted("root", "root", k, k, _ISSUED - 60, _ISSUED + 86400),
      Xevnt.VFY),
     # root's key, but its lifetime starts after it signed alice's certificate
-    (lambda root: _crafted_with("root", "root", root, root, _ISSUED + 1, _ISSUED + 86400, "trust"), Xevnt.PER),
+    (lambda root: _crafted("root", "root", root, root, _ISSUED + 1, _ISSUED + 86400), Xevnt.PER),
 ], ids=["wrong-subject", "wrong-key", "signed-outside-lifetime"])
 def test_trail_link_that_does_not_fit_is_refused(two_level, make, code):
     pair, root = two_level
@@ -1190,13 +1191,6 @@ def _identity_exchange(vectors, scheme: str):
     reply = decode(rheader + pair.server.reply_tail(request, verdict, (CLIENT_ADDR, 123), SERVER_ADDR, rheader, pair.now))
     (answer,) = [f for f in (decode_field(raw)[0] for raw in reply.extensions) if f.code in (Opcode.IFF, Opcode.GQ, Opcode.MV)]
     return pair, request.keyid, answer
-
-
-def _deliver_answer(pair, keyid: int, field: ExtensionField):
-    rheader = encode_header(NtpPacket(mode=4, stratum=5, poll=6))
-    region = field.encode()
-    rdata = rheader + region + mac(session_key(SERVER_ADDR, CLIENT_ADDR, keyid, 0), keyid, rheader + region)
-    return pair.client.check(decode(rdata), rdata, (SERVER_ADDR, 123), CLIENT_ADDR, pair.assoc, pair.now)
 
 
 def _resigned(pair, field: ExtensionField, fstamp: int) -> ExtensionField:
