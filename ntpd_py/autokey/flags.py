@@ -35,28 +35,22 @@ VERIFY_MASK = 0x7F00  # CRYPTO_FLAG_ALL
 from ..keys.cert import CERT_ERROR, CERT_PRIV, CERT_SIGN, CERT_TRUST, CERT_VALID  # noqa: E402,F401
 from ..keys.cert import SIGNATURE_SCHEMES  # noqa: E402
 
-# OpenSSL NIDs of the signature algorithms Autokey certificates use, with OpenSSL's long names.
-NID_NAMES = {
+# OpenSSL NIDs with OpenSSL's long names: the signature schemes ntpd-py-keygen writes (keys.cert.SIGNATURE_SCHEMES),
+# then the older signature NIDs and the digest NIDs that ntpd shows.
+NID_NAMES = {scheme[0]: scheme[1] for scheme in SIGNATURE_SCHEMES.values()} | {
     3: "md2WithRSAEncryption",
     4: "md5",
     7: "md2WithRSAEncryption",
-    8: "md5WithRSAEncryption",
     64: "sha1",
-    65: "sha1WithRSAEncryption",
-    113: "dsaWithSHA1",
     114: "md5-sha1",
     116: "dsaWithSHA1",
     117: "ripemd160",
     119: "ripemd160WithRSA",
-    668: "sha256WithRSAEncryption",
-    669: "sha384WithRSAEncryption",
-    670: "sha512WithRSAEncryption",
-    671: "sha224WithRSAEncryption",
     672: "sha256",
     673: "sha384",
     674: "sha512",
     675: "sha224",
-} | {scheme[0]: scheme[1] for scheme in SIGNATURE_SCHEMES.values()}
+}
 # Signature NID -> digest name (hashlib / cryptography) used with it: every scheme ntpd-py-keygen writes
 # (keys.cert.SIGNATURE_SCHEMES, DSA-SHA256 included), and the older NIDs of the same digests that ntpd accepts.
 NID_DIGEST = {scheme[0]: scheme[2] for scheme in SIGNATURE_SCHEMES.values()} | {116: "sha1", 119: "ripemd160"}
