@@ -16,7 +16,6 @@ reference is a failure), skipped with the reason elsewhere.
 
 from __future__ import annotations
 
-import os
 import re
 import socket
 import subprocess
@@ -28,8 +27,10 @@ from typing import Iterator
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent.parent))
-from conftest import ROOT, free_loopback, safe_cmd, stop_started  # noqa: E402
-from refntpd import REF_DIR, Lab, require_ref  # noqa: E402
+sys.path.insert(0, str(Path(__file__).parent.parent / "core"))
+from conftest import free_loopback  # noqa: E402
+from core_daemons import KEYS_TEXT, NtpdPy  # noqa: E402
+from refntpd import REF_DIR, Lab, require_ref, wait_until  # noqa: E402
 
 # ntpq commands whose output is "label: value" lines
 REPORTS = ["sysinfo", "sysstats", "iostats", "authinfo", "monstats", "kerninfo", "timerstats", "pstats &1"]
@@ -41,17 +42,8 @@ ERRORS = ["cv", "clockvar"]
 # and the restrict entries, which differ in number (the reference binds every address, and adds a restrict
 # entry for each), so their shapes are compared as sets
 AUTHENTICATED = ["ifstats", "reslist"]
-KEYS = "1 MD5 secret-md5\n"
+KEYS = KEYS_TEXT.splitlines(keepends=True)[0]  # key 1 of ntpd-py's keys file (core_daemons), for the reference
 AUTH = ["keyid 1", "passwd secret-md5"]
-
-
-def _wait(predicate, timeout: float) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 class Side:
@@ -82,30 +74,21 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Side]:
         daemon = host.start_ref(work, f"tos orphan 5\ntos orphanwait 1\nrestrict default\nserver {silent.addr} "
                                       f"iburst\nkeys {work}/keys/ntp.keys\ntrustedkey 1\ncontrolkey 1\n")
         side = Side("reference", "127.0.0.1", host.ns)
-        assert _wait(lambda: "1 " in side.ntpq("as").stdout, 15), daemon.log()
+        assert wait_until(lambda: "1 " in side.ntpq("as").stdout, 15, 0.1), daemon.log()
         yield side
 
 
 @pytest.fixture(scope="module")
 def ours(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Side]:
     require_ref()
-    work = tmp_path_factory.mktemp("ntpdpy")
-    address, unreachable = free_loopback(), free_loopback()
-    conf = work / "ntp.conf"
-    (work / "ntp.keys").write_text(KEYS)
-    conf.write_text(f"interface ignore ipv4\ninterface ignore ipv6\ninterface listen {address}\ndisable ntp\n"
-                    f"restrict default\nserver {unreachable} iburst\n"
-                    f"driftfile {work}/drift\nkeys {work}/ntp.keys\ntrustedkey 1\ncontrolkey 1\n")
-    proc = subprocess.Popen(safe_cmd([sys.executable, "-m", "ntpd_py.daemon.cli", "-n", "-c", str(conf),
-                                      "-l", str(work / "log"), "-p", str(work / "pid")]),
-                            cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    daemon = NtpdPy(tmp_path_factory.mktemp("ntpdpy"), "ours", free_loopback(),
+                    f"disable ntp\nrestrict default\nserver {free_loopback()} iburst\ntrustedkey 1\ncontrolkey 1\n").start()
     try:
-        side = Side("ntpd-py", address)
-        assert _wait(lambda: "1 " in side.ntpq("as").stdout, 15), (work / "log").read_text() if (work / "log").exists() else ""
+        side = Side("ntpd-py", daemon.address)
+        assert wait_until(lambda: "1 " in side.ntpq("as").stdout, 15, 0.1), daemon.log_text()
         yield side
     finally:
-        stop_started(proc)  # ours, by its PID
+        daemon.stop()  # ours, by its PID
 
 
 def _run(side: Side, command: str, auth: bool = False) -> str:

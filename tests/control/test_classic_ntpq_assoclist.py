@@ -32,7 +32,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parent.parent))
-from conftest import ROOT, free_loopback, require_program, safe_cmd, stop_started  # noqa: E402
+sys.path.insert(0, str(Path(__file__).parent.parent / "core"))
+from conftest import ROOT, free_loopback, require_program  # noqa: E402
+from core_daemons import NtpdPy, wait_until  # noqa: E402
 from ctl_fakes import FakeView, UdpControlServer  # noqa: E402
 from refntpd import REF_DIR, Host, Lab, PyDaemon, RefDaemon, require_ref  # noqa: E402
 
@@ -194,29 +196,18 @@ def server_address() -> str:
 
 @pytest.fixture(scope="module")
 def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, list[str], Path]]:
-    work = tmp_path_factory.mktemp("assoclist")
-    address = free_loopback()
     servers = [server_address() for _ in range(SERVERS)]
-    conf = work / "ntp.conf"
-    conf.write_text(f"interface ignore ipv4\ninterface ignore ipv6\ninterface listen {address}\ndisable ntp\n"
-                    f"restrict default\ndriftfile {work}/drift\n" + "".join(f"server {s}\n" for s in servers))
-    proc = subprocess.Popen(safe_cmd([sys.executable, "-m", "ntpd_py.daemon.cli", "-n", "-c", str(conf),
-                                      "-l", str(work / "log"), "-p", str(work / "pid")]),
-                            cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    daemon = NtpdPy(tmp_path_factory.mktemp("assoclist"), "assoclist", free_loopback(),
+                    "disable ntp\nrestrict default\n" + "".join(f"server {s}\n" for s in servers)).start()
     try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                with ControlClient(address, timeout=0.5, retries=0) as client:
-                    if len(client.associations()) == SERVERS:
-                        break
-            except Exception:  # noqa: BLE001 - not up yet
-                pass
-            time.sleep(0.2)
-        yield address, servers, work / "log"
+        def all_listed() -> bool:
+            with daemon.client() as client:
+                return len(client.associations()) == SERVERS
+
+        wait_until(all_listed, 20, 0.2)
+        yield daemon.address, servers, daemon.log
     finally:
-        stop_started(proc)  # ours, by its PID
+        daemon.stop()  # ours, by its PID
 
 
 @pytest.mark.interop
