@@ -1,6 +1,7 @@
 """`ntpq -c cv` (mode 6 READCLOCK) on a host with local clocks, against the reference ntpd 4.2.8p15, with the
 classic ntpq: the same variables, values and order for association 0 and for each clock, by default and by
-name, and the same errors for a server association and an unknown name. ntpd-py once answered every `cv` with
+name, and the same errors for a server association and an unknown name; and the fudged clock's offset, which
+`fudge time1/time2` leave at zero in the reference's local driver (shown by `cv`, not applied). ntpd-py once answered every `cv` with
 "Association ID 0 unknown to server".
 
 Both daemons get the same two local clocks, the first `noselect`, so that association 0 is the same clock
@@ -105,3 +106,16 @@ def test_clock_errors_are_the_reference_errors(reference: Side, ours: Side, case
     norm = lambda s: re.sub(r"\d{3,}", "ID", s).strip()  # noqa: E731
     assert norm(mine.stderr) == norm(ref.stderr), f"--- reference\n{ref.stderr}\n--- ntpd-py\n{mine.stderr}"
     assert _clock_text(mine.stdout) == _clock_text(ref.stdout)
+
+
+@pytest.mark.interop
+def test_fudge_times_are_shown_not_applied_as_in_the_reference(reference: Side, ours: Side) -> None:
+    """The reference 4.2.8p15's local driver shows `fudge time1 0.25 time2 -0.5` (cv above) and leaves its
+    samples at zero offset; so does ntpd-py, once both have polled the clock."""
+    query = ["rv &2 reach,offset,filtoffset,stratum,refid"]  # filtoffset: every sample, not the filter's pick
+    assert wait_until(lambda: "reach=000" not in reference.ntpq(query).stdout, 40, 0.5), reference.ntpq(query).stdout
+    ref, mine = reference.ntpq(query).stdout, ours.ntpq(query).stdout
+    assert re.search(r"\boffset=\+?0\.000\b", ref) and "stratum=10" in ref, ref
+    assert set(re.search(r"filtoffset=(.*)$", ref, re.M).group(1).split()) == {"+0.00"}, ref
+    norm = lambda s: re.sub(r"reach=\d+", "reach=R", s).strip()  # noqa: E731
+    assert norm(mine) == norm(ref), f"--- reference\n{ref}\n--- ntpd-py\n{mine}"
