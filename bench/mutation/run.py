@@ -57,11 +57,16 @@ SELECTIONS: dict[str, list[str]] = {
 DO_NOT_MUTATE = ["*/__init__.py"]
 
 
-def prepare(package: str) -> Path:
+def prepare(package: str, keep_sources: bool = False) -> Path:
+    """The scratch copy of ntpd_py and tests for `package`. With `keep_sources` an existing copy's ntpd_py stays
+    as it is (only tests are refreshed): mutmut keys its cached results to the sources, so a recheck after the
+    checkout's sources moved on would otherwise start over."""
     work = ROOT / ".mutation" / package
     work.mkdir(parents=True, exist_ok=True)
     for name in ("ntpd_py", "tests"):
         target = work / name
+        if name == "ntpd_py" and keep_sources and target.exists():
+            continue
         if target.exists():
             shutil.rmtree(target)
         shutil.copytree(ROOT / name, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
@@ -96,12 +101,13 @@ def mutmut_results(work: Path, env: dict[str, str]) -> dict[str, list[str]]:
     return by_status
 
 
-def run(package: str, budget: float, children: int, niceness: int, recheck: list[str] | None) -> dict[str, list[str]]:
+def run(package: str, budget: float, children: int, niceness: int, recheck: list[str] | None,
+        keep_sources: bool = False) -> dict[str, list[str]]:
     """One mutmut run over `package`, resumed from the scratch copy's cached results when the code is unchanged.
 
     With `recheck` (a list of fnmatch patterns, [] for all), only the mutants that survived last time and match
-    are run again (after new tests were written)."""
-    work = prepare(package)
+    are run again (after new tests were written); `keep_sources` as in `prepare`."""
+    work = prepare(package, keep_sources)
     env = dict(os.environ, NTPD_PY_VECTORS=str(VECTORS), PYTHONDONTWRITEBYTECODE="1")
     names = []
     if recheck is not None:
@@ -142,10 +148,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--nice", type=int, default=0, help="niceness of mutmut and its workers (19 on a shared machine)")
     ap.add_argument("--recheck", nargs="*", metavar="PATTERN",
                     help="run only last run's survivors again (after new tests); with patterns, those that match")
+    ap.add_argument("--keep-sources", action="store_true",
+                    help="keep the scratch copy's ntpd_py (refresh tests only), so that a recheck keeps mutmut's "
+                         "cached results after the checkout's sources changed; the new tests must pass on it")
     args = ap.parse_args(argv)
     rows = []
     for package in args.packages:
-        res = run(package, args.budget, args.max_children, args.nice, args.recheck)
+        res = run(package, args.budget, args.max_children, args.nice, args.recheck, args.keep_sources)
         killed = len(res.get("killed", [])) + len(res.get("timeout", []))
         survived = len(res.get("survived", []))
         unchecked = sum(len(v) for k, v in res.items() if k not in ("killed", "timeout", "survived", "_elapsed"))

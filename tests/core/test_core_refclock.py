@@ -76,3 +76,28 @@ def test_noselect_clock_is_never_the_system_peer() -> None:
 
 def view_poll(host, assid: int) -> int:
     return int(dict(HostControlView(host).clock_variables(assid)[1])["poll"])
+
+
+def test_local_clock_polls_every_minpoll_and_shifts_its_reach_register() -> None:
+    """As the reference's local driver (its ntpq showed reach 1, 3, 7, 17, 37 at 16-s polls): one poll every
+    2^minpoll s, each shifting a 1 into the reach register; the first fills the clock filter with zero-offset,
+    zero-delay samples of the host's precision, so that an isolated root is synchronised at once."""
+    net = SimNet()
+    host = net.add("127.0.0.1", make_host("server 127.127.1.0 minpoll 4\n", "127.0.0.1"))
+    clock = _clock(host, "127.127.1.0")
+    polls: list[tuple[float, int]] = []  # (when, reach) at each poll: each shifts a sample into the filter
+    t, last_sample = T0, clock.filter.updated
+    while len(polls) < 5 and t < T0 + 120:
+        net.run(t, 0.25)
+        t += 0.25
+        if clock.filter.updated != last_sample:
+            last_sample = clock.filter.updated
+            polls.append((t, clock.reach))
+            if len(polls) == 1:
+                f = clock.filter
+                assert f.offsets == [0.0] * 8 and f.delays == [0.0] * 8, (f.offsets, f.delays)
+                assert f.dispersions == [2.0**host.sys.precision] * 8, f.dispersions
+    assert [reach for _, reach in polls] == [0o1, 0o3, 0o7, 0o17, 0o37]
+    gaps = [b - a for (a, _), (b, _) in zip(polls, polls[1:])]
+    assert all(abs(gap - 16) <= 0.5 for gap in gaps), gaps
+    assert host.sys.peer == clock.assid and clock.delay == 0.0
