@@ -44,6 +44,8 @@ from pathlib import Path
 
 import pytest
 
+from ntpd_py.control.client import ControlError
+
 ROOT = Path(__file__).resolve().parent.parent
 REF_DIR = Path(os.environ.get("NTPD_PY_REF_NTPD", ROOT.parent / "shared" / "ref-ntpd"))
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -125,12 +127,13 @@ def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[bytes]:
 
 
 def wait_until(predicate: Callable[[], object], timeout: float, interval: float = 0.25) -> object:
-    """The predicate's first truthy value within `timeout` seconds, else its last value."""
+    """The predicate's first truthy value within `timeout` seconds, else its last value; a daemon that is not up
+    yet (a failed ntpq, socket or mode-6 query) counts as a falsy value."""
     end = time.monotonic() + timeout
     while True:
         try:
             value = predicate()
-        except (OSError, subprocess.SubprocessError):
+        except (OSError, subprocess.SubprocessError, ControlError):
             value = None
         if value or time.monotonic() > end:
             return value

@@ -5,29 +5,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 from conftest import ROOT, safe_cmd, stop_started
+from refntpd import wait_until  # noqa: F401  (the tests of tests/core import it from here)
 
-from ntpd_py.control.client import ControlClient, ControlError
+from ntpd_py.control.client import ControlClient
 
 KEYS_TEXT = "1 MD5 secret-md5\n2 SHA1 " + "5a" * 20 + "\n3 MD5 other-key\n"
-
-
-def wait_until(predicate: Callable[[], object], timeout: float, interval: float = 0.25):
-    end = time.monotonic() + timeout
-    while True:
-        try:
-            value = predicate()
-        except (ControlError, OSError):
-            value = None
-        if value:
-            return value
-        if time.monotonic() > end:
-            return value
-        time.sleep(interval)
 
 
 class NtpdPy:
