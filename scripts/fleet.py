@@ -128,6 +128,23 @@ def wait_ssh(switch: str, addr: str, pid: int, deadline: float, console_log: Pat
     raise SystemExit(f"fleet: sshd at {addr} did not answer within {BOOT_TIMEOUT:.0f} s; see {console_log}")
 
 
+def wait_booted(pid: int, deadline: float, console_log: Path) -> None:
+    """Until the container's systemd has finished booting: the controller's first SSH login then starts the
+    user's units on a booted host, as on a real one, not while boot jobs still run (a login during boot left
+    user-runtime-dir@1000 failed with 219/CGROUP on some runs)."""
+    remaining = max(1, int(deadline - time.monotonic()))
+    result = run("nsenter", "-t", container_init(pid), "-a", "--", "timeout", str(remaining),
+                 "systemctl", "is-system-running", "--wait", check=False)
+    if result.stdout.strip() not in ("running", "degraded"):
+        raise SystemExit(f"fleet: the container {pid} did not finish booting within {BOOT_TIMEOUT:.0f} s "
+                         f"({result.stdout.strip() or result.stderr.strip()}); see {console_log}")
+
+
+def container_init(pid: int) -> str:
+    """The container's PID 1: the only child of systemd-nspawn."""
+    return Path(f"/proc/{pid}/task/{pid}/children").read_text().split()[0]
+
+
 def pid_is_nspawn(pid: int) -> bool:
     try:
         return Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].endswith(b"systemd-nspawn")
@@ -178,7 +195,9 @@ def up(args: argparse.Namespace) -> None:
     deadline = time.monotonic() + BOOT_TIMEOUT
     for name, host in record["hosts"].items():
         wait_ssh(net["switch"], host["addr"], host["pid"], deadline, state / "hosts" / name / "console.log")
-    log(f"{len(hosts)} hosts up (sshd answers) in namespaces {', '.join(record['netns'])}")
+    for name, host in record["hosts"].items():
+        wait_booted(host["pid"], deadline, state / "hosts" / name / "console.log")
+    log(f"{len(hosts)} hosts up (booted, sshd answers) in namespaces {', '.join(record['netns'])}")
 
 
 def stop_container(pid: int) -> None:
@@ -220,9 +239,7 @@ def down(args: argparse.Namespace) -> None:
 def exec_in(args: argparse.Namespace) -> None:
     record = json.loads(state_file(args.state).read_text())
     pid = record["hosts"][args.name]["pid"]
-    # The container's PID 1 is the only child of systemd-nspawn.
-    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    os.execvp("nsenter", ["nsenter", "-t", children[0], "-a", "--", *args.command])
+    os.execvp("nsenter", ["nsenter", "-t", container_init(pid), "-a", "--", *args.command])
 
 
 def main() -> None:
