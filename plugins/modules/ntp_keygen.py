@@ -200,6 +200,17 @@ links:
   returned: success
   type: dict
   sample: {ntpkey_host_alice: ntpkey_RSAhost_alice.4004323481, ntpkey_cert_alice: ntpkey_RSA-MD5cert_alice.4004323481}
+other_links:
+  description:
+    - Every other C(ntpkey_) link in O(keysdir) (files received from elsewhere, such as the group's identity
+      parameters that M(autokey.ntp.ntp_key_install) put there), by link name, after the run.
+    - C(target) is the file the link points at; C(sha256) and C(mode) are that file's, when it is a regular file
+      in O(keysdir).
+    - With it a role tells that a received file is already in place (the same bytes behind the same link with the
+      same mode, what M(autokey.ntp.ntp_key_install) compares) without a module run of its own.
+  returned: success
+  type: dict
+  sample: {ntpkey_iffpar_GR1: {target: ntpkey_iffpar_GR1.4004323481, sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08, mode: "0600"}}
 actions:
   description: What was done (or, in check mode, would be done) with each piece; C(keep), C(create), C(replace) or C(renew).
   returned: success

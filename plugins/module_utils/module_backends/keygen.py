@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 import time
 
 from ansible_collections.autokey.ntp.plugins.module_utils import keygen_plan as plan_rules
@@ -166,6 +167,34 @@ class KeysDirectory:
             target = ntpd.key_files.link_target(self.link_path(piece))
             if target is not None:
                 found[self.link_name(piece)] = target
+        return found
+
+    def other_links(self) -> dict[str, dict[str, str]]:
+        """Every other ntpkey_ link of the directory (files received from elsewhere, such as the group's identity
+        parameters): the file it points at, with that file's SHA-256 and mode. With it a role can tell that a received
+        file is already in place (ntp_key_install's own test: same bytes, same link, same mode) without a module run
+        of its own per file."""
+        managed = set(self.links())
+        found: dict[str, dict[str, str]] = {}
+        try:
+            entries = sorted(os.listdir(self.keysdir))
+        except OSError:
+            return found
+        for name in entries:
+            link = os.path.join(self.keysdir, name)
+            if not name.startswith("ntpkey_") or name in managed or not os.path.islink(link):
+                continue
+            target = os.readlink(link)
+            entry = {"target": target}
+            path = os.path.join(self.keysdir, target)
+            if "/" not in target and os.path.isfile(path) and not os.path.islink(path):
+                try:
+                    with open(path, "rb") as handle:
+                        entry["sha256"] = hashlib.sha256(handle.read()).hexdigest()
+                    entry["mode"] = "%04o" % stat.S_IMODE(os.stat(path).st_mode)
+                except OSError:
+                    pass
+            found[name] = entry
         return found
 
     def private_files(self) -> dict[str, tuple[str, bool]]:
@@ -326,7 +355,8 @@ class KeygenBackend:
         links_after = self.directory.links()
         files = [os.path.join(self.keysdir, target) for target in links_after.values()]
         plan = self.plan or plan_rules.Plan()
-        result = dict(files=files, links=links_after, actions=dict(plan.actions), checksums=checksums(files))
+        result = dict(files=files, links=links_after, actions=dict(plan.actions), checksums=checksums(files),
+                      other_links=self.directory.other_links())
         if self.to_reencrypt:
             result["reencrypted"] = [os.path.basename(path) for path in self.to_reencrypt]
         if plan.reasons:
