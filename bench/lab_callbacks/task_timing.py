@@ -6,6 +6,7 @@
 # and unlike wall time the count does not move with the machine's load.
 from __future__ import annotations
 
+import os
 import time
 
 from ansible.plugins.callback import CallbackBase
@@ -73,5 +74,5 @@ class CallbackModule(CallbackBase):
         runs = sum(self._runs.values())
         self._display.display(f"TASK TIMING total {total:.1f} s in {len(self._times)} tasks, {runs} module runs on hosts"
                               f" (+{self._raw} raw commands); slowest:")
-        for name, seconds in sorted(self._times.items(), key=lambda kv: -kv[1])[:20]:
+        for name, seconds in sorted(self._times.items(), key=lambda kv: -kv[1])[:int(os.environ.get("TASK_TIMING_TOP", "20"))]:
             self._display.display(f"TASK TIMING {seconds:7.2f} s  {name.split('/')[-1]}  ({self._runs.get(name, 0)} runs)")
