@@ -11,6 +11,7 @@ response let through, and the victim does take the 1000 s, so these tests can fa
 from __future__ import annotations
 
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import pytest
 from adversary import (SKEW, EngineServer, NoKeysServer, Replayer, Watch, client_body, free_loopback, make_group,
@@ -51,22 +52,21 @@ def _run(tmp_path, server_addr: str, extra: str = "", seconds: float = 14.0):
     return victim, seen
 
 
-def test_fake_server_without_keys_is_never_selected(tmp_path):
+# The five attacks: each makes its own group, attacker and victim (own directory, own loopback address) and returns
+# what its test asserts on. They run at once (`attacks`): each victim is watched for 14 s, and one after the other
+# they took 70 s of the suite.
+
+def _fake_server_without_keys(tmp_path) -> dict:
     make_group(tmp_path)
     fake = NoKeysServer().start()
     try:
         victim, seen = _run(tmp_path, fake.addr)
     finally:
         fake.stop()
-    assert fake.received >= 2 and fake.sent >= 2
-    assert_attack_reached_and_failed(seen, victim)
-    assert seen.rows[0].authentic  # ntpq's auth column says "ok": every MAC verifies (cookie 0, anyone's)
-    assert 'host="alice"' in str(seen.variables[0]) or seen.variables[0].get("host", "").strip('"') == "alice"
+    return {"victim": victim, "seen": seen, "received": fake.received, "sent": fake.sent}
 
 
-def test_impostor_with_its_own_group_key_is_never_selected(tmp_path):
-    """Its own trusted authority named alice and its own IFF group key: the trail is 'trusted', the identity
-    challenge (with the real group's parameters) fails."""
+def _impostor_with_its_own_group_key(tmp_path) -> dict:
     make_group(tmp_path)
     impostor_keys = make_group(tmp_path / "impostor", clients=())["alice"]
     impostor = EngineServer(impostor_keys).start()
@@ -74,12 +74,10 @@ def test_impostor_with_its_own_group_key_is_never_selected(tmp_path):
         victim, seen = _run(tmp_path, impostor.addr)
     finally:
         impostor.stop()
-    assert_attack_reached_and_failed(seen, victim)
-    flags = int(seen.variables[0]["flags"], 0)
-    assert flags & 0x100 and not flags & 0x200, hex(flags)  # CERT (its own root) but never VRFY
+    return {"victim": victim, "seen": seen}
 
 
-def test_untrusted_certificate_is_never_selected_even_with_notrust(tmp_path):
+def _untrusted_certificate_with_notrust(tmp_path) -> dict:
     make_group(tmp_path)
     untrusted_keys = make_group(tmp_path / "untrusted", clients=(), trusted=False)["alice"]
     der, fstamp = own_certificate(untrusted_keys)
@@ -88,14 +86,10 @@ def test_untrusted_certificate_is_never_selected_even_with_notrust(tmp_path):
         victim, seen = _run(tmp_path, server.addr, extra=f"restrict {server.addr} notrust\n")
     finally:
         server.stop()
-    assert_attack_reached_and_failed(seen, victim)
-    assert not int(seen.variables[0]["flags"], 0) & 0x100  # the trail never reaches a trusted root
-    assert "bad or missing certificate" in victim.text("cryptostats")  # XEVNT_CRT: the trail ends untrusted
+    return {"victim": victim, "seen": seen}
 
 
-def test_replayed_responses_are_never_selected(tmp_path):
-    """Responses of the real server, recorded while it served a real client, replayed to the same client
-    keys later: signed CERT, IFF and COOK values in fresh headers with fresh cookie-0 MACs."""
+def _replayed_responses(tmp_path) -> dict:
     dirs = make_group(tmp_path, clients=("bob", "carol"))
     recorded = {}
 
@@ -120,10 +114,7 @@ def test_replayed_responses_are_never_selected(tmp_path):
         victim, seen = _run(tmp_path, replayer.addr)
     finally:
         replayer.stop()
-    assert replayer.replayed >= 3  # ASSOC, CERT and at least one IFF answer were replayed
-    assert_attack_reached_and_failed(seen, victim)
-    flags = int(seen.variables[0]["flags"], 0)
-    assert flags & 0x100 and not flags & 0x200, hex(flags)  # the public certificate replays; the identity cannot
+    return {"victim": victim, "seen": seen, "replayed": replayer.replayed}
 
 
 def _relay_drops_identity(dropped: list[int]):
@@ -135,7 +126,7 @@ def _relay_drops_identity(dropped: list[int]):
     return outgoing
 
 
-def test_relay_that_drops_the_identity_response_is_never_selected(tmp_path):
+def _relay_that_drops_the_identity_response(tmp_path) -> dict:
     dirs = make_group(tmp_path)
     dropped: list[int] = []
     server = EngineServer(dirs["alice"], outgoing=_relay_drops_identity(dropped)).start()
@@ -143,7 +134,63 @@ def test_relay_that_drops_the_identity_response_is_never_selected(tmp_path):
         victim, seen = _run(tmp_path, server.addr)
     finally:
         server.stop()
-    assert dropped, "the relay never saw an identity response"
+    return {"victim": victim, "seen": seen, "dropped": dropped}
+
+
+ATTACKS = {"fake": _fake_server_without_keys, "impostor": _impostor_with_its_own_group_key,
+           "untrusted": _untrusted_certificate_with_notrust, "replayed": _replayed_responses,
+           "relay": _relay_that_drops_the_identity_response}
+
+
+@pytest.fixture(scope="module")
+def attacks(tmp_path_factory) -> dict[str, Future]:
+    """Every attack, started at once; a test takes its own result (an attack that failed to run fails its test)."""
+    with ThreadPoolExecutor(len(ATTACKS)) as pool:
+        return {name: pool.submit(run, tmp_path_factory.mktemp(name)) for name, run in ATTACKS.items()}
+
+
+def test_fake_server_without_keys_is_never_selected(attacks):
+    result = attacks["fake"].result()
+    victim, seen = result["victim"], result["seen"]
+    assert result["received"] >= 2 and result["sent"] >= 2
+    assert_attack_reached_and_failed(seen, victim)
+    assert seen.rows[0].authentic  # ntpq's auth column says "ok": every MAC verifies (cookie 0, anyone's)
+    assert 'host="alice"' in str(seen.variables[0]) or seen.variables[0].get("host", "").strip('"') == "alice"
+
+
+def test_impostor_with_its_own_group_key_is_never_selected(attacks):
+    """Its own trusted authority named alice and its own IFF group key: the trail is 'trusted', the identity
+    challenge (with the real group's parameters) fails."""
+    result = attacks["impostor"].result()
+    victim, seen = result["victim"], result["seen"]
+    assert_attack_reached_and_failed(seen, victim)
+    flags = int(seen.variables[0]["flags"], 0)
+    assert flags & 0x100 and not flags & 0x200, hex(flags)  # CERT (its own root) but never VRFY
+
+
+def test_untrusted_certificate_is_never_selected_even_with_notrust(attacks):
+    result = attacks["untrusted"].result()
+    victim, seen = result["victim"], result["seen"]
+    assert_attack_reached_and_failed(seen, victim)
+    assert not int(seen.variables[0]["flags"], 0) & 0x100  # the trail never reaches a trusted root
+    assert "bad or missing certificate" in victim.text("cryptostats")  # XEVNT_CRT: the trail ends untrusted
+
+
+def test_replayed_responses_are_never_selected(attacks):
+    """Responses of the real server, recorded while it served a real client, replayed to the same client
+    keys later: signed CERT, IFF and COOK values in fresh headers with fresh cookie-0 MACs."""
+    result = attacks["replayed"].result()
+    victim, seen = result["victim"], result["seen"]
+    assert result["replayed"] >= 3  # ASSOC, CERT and at least one IFF answer were replayed
+    assert_attack_reached_and_failed(seen, victim)
+    flags = int(seen.variables[0]["flags"], 0)
+    assert flags & 0x100 and not flags & 0x200, hex(flags)  # the public certificate replays; the identity cannot
+
+
+def test_relay_that_drops_the_identity_response_is_never_selected(attacks):
+    result = attacks["relay"].result()
+    victim, seen = result["victim"], result["seen"]
+    assert result["dropped"], "the relay never saw an identity response"
     assert_attack_reached_and_failed(seen, victim)
     flags = int(seen.variables[0]["flags"], 0)
     assert flags & 0x100 and not flags & 0x200, hex(flags)  # the real trail, but no identity
