@@ -6,65 +6,27 @@ find + fetch from the authority's export directory, never through a result. Real
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
+from playbook_runs import ansible_playbook, local_host_vars, role_play
 
-ROOT = Path(__file__).resolve().parents[2]
-VENV_BIN = ROOT / ".venv" / "bin"
-
-PLAYBOOK = """
-- name: Authority
-  hosts: t-ta
-  gather_facts: false
-  tasks:
-    - name: Trusted authority
-      ansible.builtin.import_role:
-        name: autokey.ntp.autokey_authority
-  handlers:
-    - name: Reload ntpd-py
-      ansible.builtin.debug:
-        msg: reload
-- name: Client
-  hosts: t-c2
-  gather_facts: false
-  tasks:
-    - name: Member
-      ansible.builtin.import_role:
-        name: autokey.ntp.autokey_member
-  handlers:
-    - name: Reload ntpd-py
-      ansible.builtin.debug:
-        msg: reload
-"""
+PLAYBOOK = role_play("Authority", "t-ta", "autokey_authority") + role_play("Client", "t-c2", "autokey_member")
 
 
 def run_playbook(tmp_path: Path, client_password: str, *limit: str) -> subprocess.CompletedProcess:
-    common = {
-        "ansible_connection": "local",
-        "ansible_python_interpreter": "{{ ansible_playbook_python }}",
-        "ntp_root": f"{tmp_path}/{{{{ inventory_hostname }}}}",
-        "ntpd_py_venv": str(ROOT / ".venv"),
-        "autokey_publish_dir": f"{tmp_path}/publish",
-        "autokey_group": "GRS",
-        "autokey_group_schemes": ["iff"],
-        "autokey_server_password": "server-pw",
-        "autokey_client_passwords": {"t-c2": client_password},
-        "autokey_authority_modulus": 1024,
-        "autokey_member_modulus": 1024,
-    }
+    common = dict(local_host_vars(tmp_path), autokey_publish_dir=f"{tmp_path}/publish", autokey_group="GRS",
+                  autokey_group_schemes=["iff"], autokey_server_password="server-pw",
+                  autokey_client_passwords={"t-c2": client_password}, autokey_authority_modulus=1024,
+                  autokey_member_modulus=1024)
     hosts = {"t-ta": {"autokey_role": "authority"}, "t-c2": {"autokey_role": "client"}}
     inventory = tmp_path / "inventory.yml"
     inventory.write_text(yaml.safe_dump({"all": {"vars": common, "hosts": hosts}}))
     playbook = tmp_path / "play.yml"
     playbook.write_text(PLAYBOOK)
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
-               PATH=f"{VENV_BIN}:{os.environ.get('PATH', '')}")
-    return subprocess.run([str(VENV_BIN / "ansible-playbook"), "-i", str(inventory), str(playbook), *limit],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
+    return ansible_playbook("-i", inventory, playbook, *limit)
 
 
 @pytest.mark.slow

@@ -12,11 +12,10 @@ records each call, so the restarts are counted (a handler that always acts fails
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 from pathlib import Path
 
 import pytest
+from playbook_runs import ansible_playbook
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = ROOT / ".venv" / "bin"
@@ -43,10 +42,7 @@ def run_play(tmp_path: Path, with_ntpd_py: bool, tasks_from: str = "main") -> li
     extra = {"ansible_python_interpreter": str(VENV_BIN / "python"), "ntp_root": str(root), "ntp_address": "127.0.0.1",
              "ntpd_py_venv": str(ROOT / ".venv"), "ntpd_py_service_manager": "pidfile", "ntp_config_validate": False,
              "ntp_config_leapfile": str(root / "etc" / "ntpd-py" / "leap-seconds.list")}
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
-               PATH=f"{VENV_BIN}:{os.environ.get('PATH', '')}")
-    result = subprocess.run([str(VENV_BIN / "ansible-playbook"), "-i", "h1,", "-c", "local", "-e", json.dumps(extra),
-                             str(playbook)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    result = ansible_playbook("-i", "h1,", "-c", "local", "-e", json.dumps(extra), playbook, timeout=120)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     written = "ntp.conf" if tasks_from == "main" else "leap-seconds.list"
     assert (root / "etc" / "ntpd-py" / written).exists(), result.stdout[-2000:]

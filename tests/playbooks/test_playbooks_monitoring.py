@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from playbook_runs import ansible_playbook
 
 from conftest import free_loopback
 
-ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
 
 PLAYBOOK = """
@@ -52,14 +52,10 @@ def test_playbooks_monitoring_role_writes_a_working_timer_script_and_logrotate(t
     inventory.write_text(yaml.safe_dump({"all": {"hosts": {"mon": host}}}))
     playbook = tmp_path / "play.yml"
     playbook.write_text(PLAYBOOK)
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
-               PATH=f"{VENV_BIN}:{os.environ.get('PATH', '')}")
     script = tmp_path / "venv" / "bin" / "ntpd-py-textfile"
-    proc = subprocess.run([str(VENV_BIN / "ansible-playbook"), "-i", str(inventory), str(playbook)],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    proc = ansible_playbook("-i", inventory, playbook, timeout=120)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
-    again = subprocess.run([str(VENV_BIN / "ansible-playbook"), "-i", str(inventory), str(playbook)],
-                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    again = ansible_playbook("-i", inventory, playbook, timeout=120)
     assert "changed=0" in again.stdout, again.stdout[-3000:]
 
     service = tmp_path / "systemd" / "ntpd-py-textfile.service"

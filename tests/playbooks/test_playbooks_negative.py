@@ -8,14 +8,13 @@ and nothing new may appear: the preflight play stops every host before the first
 from __future__ import annotations
 
 import hashlib
-import os
 import subprocess
 from pathlib import Path
 
 import yaml
+from playbook_runs import ansible_playbook
 
 ROOT = Path(__file__).resolve().parents[2]
-ANSIBLE_PLAYBOOK = ROOT / ".venv" / "bin" / "ansible-playbook"
 
 
 def lab_inventory(tmp_path: Path) -> dict:
@@ -77,10 +76,7 @@ def snapshot(tmp_path: Path) -> dict[str, str]:
 def run_site(tmp_path: Path, inventory: dict) -> subprocess.CompletedProcess:
     inv = tmp_path / "inventory.yml"
     inv.write_text(yaml.safe_dump(inventory))
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
-               PATH=f"{ROOT / '.venv' / 'bin'}:{os.environ.get('PATH', '')}")
-    return subprocess.run([str(ANSIBLE_PLAYBOOK), "-i", str(inv), str(ROOT / "site.yml")],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    return ansible_playbook("-i", inv, ROOT / "site.yml", timeout=120)
 
 
 def expect_stop(tmp_path: Path, inventory: dict, *fragments: str) -> str:
@@ -147,10 +143,7 @@ def test_playbooks_valid_inventory_passes_preflight(tmp_path: Path) -> None:
     inventory = lab_inventory(tmp_path)
     inv = tmp_path / "inventory.yml"
     inv.write_text(yaml.safe_dump(inventory))
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
-               PATH=f"{ROOT / '.venv' / 'bin'}:{os.environ.get('PATH', '')}")
-    result = subprocess.run([str(ANSIBLE_PLAYBOOK), "-i", str(inv), str(ROOT / "playbooks" / "preflight.yml")],
-                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    result = ansible_playbook("-i", inv, ROOT / "playbooks" / "preflight.yml", timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -183,10 +176,7 @@ def test_playbooks_geerlingguy_style_server_strings_pass_preflight(tmp_path: Pat
     hosts_of(inventory, "ntp_clients")["t-c1"]["ntp_servers"] = ["t-srv iburst", "0.pool.ntp.org iburst noautokey"]
     inv = tmp_path / "inventory.yml"
     inv.write_text(yaml.safe_dump(inventory))
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
-               PATH=f"{ROOT / '.venv' / 'bin'}:{os.environ.get('PATH', '')}")
-    result = subprocess.run([str(ANSIBLE_PLAYBOOK), "-i", str(inv), str(ROOT / "playbooks" / "preflight.yml")],
-                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    result = ansible_playbook("-i", inv, ROOT / "playbooks" / "preflight.yml", timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -196,10 +186,7 @@ def test_playbooks_check_mode_on_fresh_hosts_reports_and_changes_nothing(tmp_pat
     inv = tmp_path / "inventory.yml"
     inv.write_text(yaml.safe_dump(inventory))
     before = snapshot(tmp_path)
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
-               PATH=f"{ROOT / '.venv' / 'bin'}:{os.environ.get('PATH', '')}")
-    result = subprocess.run([str(ANSIBLE_PLAYBOOK), "-i", str(inv), str(ROOT / "site.yml"), "--check"],
-                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    result = ansible_playbook("-i", inv, ROOT / "site.yml", "--check", timeout=300)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-5000:]
     assert "check mode: ntpd-py not installed yet" in output, output[-5000:]

@@ -7,12 +7,12 @@ parses each with ntpd_py's config parser as well.
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
+from playbook_runs import ansible_playbook
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = ROOT / ".venv" / "bin"
@@ -59,10 +59,7 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> Path:
     inventory.write_text(yaml.safe_dump({"all": {"vars": common, "hosts": hosts}}))
     playbook = base / "render.yml"
     playbook.write_text(PLAYBOOK)
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
-               PATH=f"{VENV_BIN}:{os.environ.get('PATH', '')}")
-    result = subprocess.run([str(VENV_BIN / "ansible-playbook"), "-i", str(inventory), str(playbook)],
-                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
+    result = ansible_playbook("-i", inventory, playbook, timeout=180)
     assert result.returncode == 0, result.stdout + result.stderr
     return base
 

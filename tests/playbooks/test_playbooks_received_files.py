@@ -14,34 +14,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from playbook_runs import ansible_playbook, local_host_vars, role_play
 
-ROOT = Path(__file__).resolve().parents[2]
-VENV_BIN = ROOT / ".venv" / "bin"
-
-PLAYBOOK = """
-- name: Authority
-  hosts: r-ta
-  gather_facts: false
-  tasks:
-    - name: Trusted authority
-      ansible.builtin.import_role:
-        name: autokey.ntp.autokey_authority
-  handlers:
-    - name: Reload ntpd-py
-      ansible.builtin.debug:
-        msg: reload
-- name: Members
-  hosts: r-srv:r-cli
-  gather_facts: false
-  tasks:
-    - name: Member
-      ansible.builtin.import_role:
-        name: autokey.ntp.autokey_member
-  handlers:
-    - name: Reload ntpd-py
-      ansible.builtin.debug:
-        msg: reload
-"""
+PLAYBOOK = role_play("Authority", "r-ta", "autokey_authority") + role_play("Members", "r-srv:r-cli", "autokey_member")
 
 IDENTITY = "autokey.ntp.autokey_member : Install the group's identity parameters"
 GROUP_KEY = "autokey.ntp.autokey_member : Install the group keys"
@@ -56,29 +31,16 @@ def outcome(stdout: str, task: str, host: str) -> set[str]:
 
 
 def run_playbook(tmp_path: Path) -> subprocess.CompletedProcess:
-    common = {
-        "ansible_connection": "local",
-        "ansible_python_interpreter": "{{ ansible_playbook_python }}",
-        "ntp_root": f"{tmp_path}/{{{{ inventory_hostname }}}}",
-        "ntpd_py_venv": str(ROOT / ".venv"),
-        "autokey_publish_dir": f"{tmp_path}/publish",
-        "autokey_group": "GRR",
-        "autokey_group_schemes": ["iff"],
-        "autokey_server_password": "server-pw",
-        "autokey_client_password": "client-pw",
-        "autokey_authority_modulus": 1024,
-        "autokey_member_modulus": 1024,
-    }
+    common = dict(local_host_vars(tmp_path), autokey_publish_dir=f"{tmp_path}/publish", autokey_group="GRR",
+                  autokey_group_schemes=["iff"], autokey_server_password="server-pw",
+                  autokey_client_password="client-pw", autokey_authority_modulus=1024, autokey_member_modulus=1024)
     hosts = {"r-ta": {"autokey_role": "authority"}, "r-srv": {"autokey_role": "server"},
              "r-cli": {"autokey_role": "client"}}
     inventory = tmp_path / "inventory.yml"
     inventory.write_text(yaml.safe_dump({"all": {"vars": common, "hosts": hosts}}))
     playbook = tmp_path / "play.yml"
     playbook.write_text(PLAYBOOK)
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
-               PATH=f"{VENV_BIN}:{os.environ.get('PATH', '')}")
-    result = subprocess.run([str(VENV_BIN / "ansible-playbook"), "-v", "-i", str(inventory), str(playbook)],
-                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
+    result = ansible_playbook("-v", "-i", inventory, playbook)
     assert result.returncode == 0, result.stdout + result.stderr
     return result
 

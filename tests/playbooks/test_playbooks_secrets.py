@@ -11,7 +11,6 @@ new passwords alone must report changed=0. Finally an export with an export pass
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
@@ -19,6 +18,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from playbook_runs import ansible_env
 
 from conftest import free_loopback
 
@@ -46,8 +46,7 @@ def every_password(passwords: dict) -> list[str]:
 
 
 def run(argv: list[str], tmp_path: Path) -> subprocess.CompletedProcess:
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
-               PATH=f"{VENV_BIN}:{os.environ.get('PATH', '')}", ANSIBLE_LOCAL_TEMP=str(tmp_path / "ansible-tmp"))
+    env = ansible_env(ANSIBLE_LOCAL_TEMP=str(tmp_path / "ansible-tmp"))
     return subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
 
 

@@ -10,12 +10,11 @@ directory's owner and that the daemon's user can write there and not in the stat
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
+from playbook_runs import ansible_playbook
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = ROOT / ".venv" / "bin"
@@ -33,11 +32,7 @@ def render_unit(tmp_path: Path, **extra: object) -> list[str]:
             "dest": str(out), "mode": "0644"}}],
     }]))
     extra_vars = {"ansible_python_interpreter": str(VENV_BIN / "python"), **extra}
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
-               PATH=f"{VENV_BIN}:{os.environ.get('PATH', '')}")
-    result = subprocess.run([str(VENV_BIN / "ansible-playbook"), "-i", "localhost,", "-c", "local",
-                             "-e", json.dumps(extra_vars), str(playbook)],
-                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    result = ansible_playbook("-i", "localhost,", "-c", "local", "-e", json.dumps(extra_vars), playbook, timeout=120)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     return out.read_text().splitlines()
 
