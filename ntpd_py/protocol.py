@@ -15,4 +15,10 @@ MODE_BCLIENT = 6  # an association's hmode only (ntpd's MODE_BCLIENT), never a p
 
 LEAP_NOWARNING, LEAP_ADDSECOND, LEAP_DELSECOND, LEAP_NOTINSYNC = range(4)
 
+STRATUM_UNSPEC = 16  # not synchronised (a stratum-0 kiss is shown as 16 too)
+NTP_MINPOLL, NTP_MAXPOLL = 3, 17  # the poll exponents ntpd 4.2.8 accepts (8 s to 36 h)
+NTP_SHIFT = 8  # clock-filter stages; also the headways one restrict bucket holds (ntpd's limit = NTP_SHIFT * head)
+MINDISPERSE = 0.001  # s: the floor of root dispersion, and tos mindist's default
+MAXDISPERSE = 16.0  # s: the dispersion of an empty filter stage
+
 NTP_MAXKEY = 65535  # key IDs 1..NTP_MAXKEY are symmetric keys (ntp.keys); above are Autokey session keys

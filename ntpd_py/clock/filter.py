@@ -10,9 +10,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-NTP_SHIFT = 8
+from ..protocol import MAXDISPERSE, NTP_SHIFT
+
 PHI = 15e-6
-MAXDISPERSE = 16.0
 FILTER_WEIGHT = 0.5
 ALLAN_INTERCEPT = 1 << 11  # seconds beyond which a stage's dispersion also counts in sorting
 

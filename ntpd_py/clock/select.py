@@ -10,16 +10,14 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .filter import MAXDISPERSE, PHI
+from ..protocol import LEAP_NOTINSYNC, MAXDISPERSE, MINDISPERSE, STRATUM_UNSPEC
+from .filter import PHI
 
 SEL_REJECT, SEL_FALSETICK, SEL_EXCESS, SEL_OUTLIER, SEL_CANDIDATE, SEL_BACKUP, SEL_SYSPEER, SEL_PPSPEER = range(8)
 SELECTION_NAMES = ("reject", "falsetick", "excess", "outlier", "candidate", "backup", "sys.peer", "pps.peer")
 TALLY = " x.-+#*o"  # ntpq -p's first column for each selection code
 
-MINDISPERSE = 0.001  # tos mindist
 MAXDISTANCE = 1.5  # tos maxdist
-STRATUM_UNSPEC = 16
-LEAP_NOTINSYNC = 3
 
 
 @dataclass

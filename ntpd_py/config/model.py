@@ -10,13 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from ..protocol import NTP_MAXKEY  # noqa: F401  (the parser's bound for key IDs)
+from ..protocol import NTP_MAXKEY, NTP_MAXPOLL, NTP_MINPOLL  # noqa: F401  (the parser's bounds for key IDs and polls)
 
 # ntpd defaults (ntp.h, ntp_config.c, ntp_filegen.c, ntp_crypto.h)
 NTP_MINDPOLL = 6  # default minpoll (64 s)
 NTP_MAXDPOLL = 10  # default maxpoll (1024 s)
-NTP_MINPOLL = 3  # smallest minpoll ntpd accepts (4.2.8: NTP_MINPOLL)
-NTP_MAXPOLL = 17  # largest maxpoll ntpd accepts
 NTP_VERSION = 4
 NTP_AUTOMAX = 12  # autokey: log2 seconds of the session key list life (4096 s)
 KEY_REVOKE = 17  # revoke: log2 seconds between re-randomisations (131072 s)

@@ -22,12 +22,12 @@ from typing import TYPE_CHECKING, Protocol
 
 from ..clock.select import SELECTION_NAMES
 from ..engine.association import Association
+from ..protocol import STRATUM_UNSPEC
 from ..wire import control_values as values
 
 if TYPE_CHECKING:
     from ..engine.host import NtpHost
 
-STRATUM_UNSPEC = 16
 MALFORMED_REASONS = ("short", "version", "length", "extension", "mode")  # PacketError reasons, plus mode 0
 DROP_COUNTERS = ("badformat", "badversion", "badauth", "declined", "restricted", "limited", "noassoc", "bogus",
                  "duplicate", "control_errors", "notproven")

@@ -15,14 +15,13 @@ from typing import Any
 from ..clock.filter import ClockFilter
 from ..clock.select import SEL_REJECT
 from ..protocol import MODE_ACTIVE, MODE_BCLIENT, MODE_BROADCAST, MODE_CLIENT, MODE_PASSIVE, MODE_SERVER  # noqa: F401
+from ..protocol import LEAP_NOTINSYNC, STRATUM_UNSPEC
 from .status import PST_AUTHENABLE, PST_AUTHENTIC, PST_BCAST, PST_CONFIG, PST_REACH, EventCounter
 
 NTP_IBURST = 6
 NTP_BURST = 8
 BURST_INTERVAL = 2.0
 NTP_UNREACH = 10
-STRATUM_UNSPEC = 16
-LEAP_NOTINSYNC = 3
 
 # flash bits (peer packet tests), as ntpd 4.2.8's TEST1..TEST13 (ntp.h), shown as peer variable "flash";
 # ntpq names them pkt_dup, pkt_bogus, pkt_unsync, pkt_denied, pkt_auth, pkt_stratum, pkt_header,

@@ -6,7 +6,7 @@ A part of `NtpHost` (engine/host.py), which owns the state these methods read.
 from __future__ import annotations
 
 
-from ..clock.filter import NTP_SHIFT
+from ..protocol import NTP_SHIFT
 from ..config.model import Fudge
 from ..ntptime import to_ntp64
 from ..wire.packet import refid_from_text

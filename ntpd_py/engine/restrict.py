@@ -23,12 +23,12 @@ import random
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
+from ..protocol import NTP_SHIFT
 from .mru import restrict_bits
 
 DEFAULT_AVERAGE = 3  # log2 seconds (ntpd's ntp_minpoll, `discard average`)
 DEFAULT_MINIMUM = 2  # seconds (ntpd's ntp_minpkt, `discard minimum`)
 DEFAULT_MONITOR = 3000  # seconds (ntpd's mon_age, `discard monitor`)
-NTP_SHIFT = 8  # the bucket holds this many headways (ntpd's limit = NTP_SHIFT * head)
 HEADWAY_GRACE = 2  # seconds taken off each headway increment (ntpd: "a 2-s grace")
 MRU_MAX = 4096
 KNOWN_FLAGS = frozenset({"ignore", "noquery", "nomodify", "nopeer", "noserve", "notrap", "notrust", "kod",

@@ -8,16 +8,13 @@ import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from ..protocol import LEAP_NOTINSYNC, LEAP_NOWARNING, MINDISPERSE, NTP_MINPOLL, STRATUM_UNSPEC  # noqa: F401
 from .association import MODE_ACTIVE, MODE_CLIENT
 from .status import EventCounter, PEVNT_AUTH, PEVNT_DENY, PEVNT_RATE, SST_UNSPEC
 
 Address = tuple[str, int]
 ControlHandler = Callable[[bytes, Address, float], list[bytes]]
 
-LEAP_NOWARNING, LEAP_NOTINSYNC = 0, 3
-STRATUM_UNSPEC = 16
-NTP_MINPOLL = 3
-MINDISPERSE = 0.001
 LOOPBACK_REFID = bytes([127, 0, 0, 1])
 DEFAULT_ORPHANWAIT = 300.0
 DEFAULT_BROADCASTDELAY = 0.004
