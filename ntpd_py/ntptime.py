@@ -11,6 +11,7 @@ import time
 
 NTP_UNIX_OFFSET = 2_208_988_800  # seconds from 1900-01-01 to 1970-01-01
 FRAC = 1 << 32
+SECONDS_PER_DAY = 86400
 STAMP_MASK = (1 << 64) - 1  # a 64-bit NTP timestamp wraps (era)
 
 

@@ -21,4 +21,7 @@ NTP_SHIFT = 8  # clock-filter stages; also the headways one restrict bucket hold
 MINDISPERSE = 0.001  # s: the floor of root dispersion, and tos mindist's default
 MAXDISPERSE = 16.0  # s: the dispersion of an empty filter stage
 
+NTP_AUTOMAX = 12  # Autokey: default `autokey`, log2 s of a session key list's life (4096 s)
+NTP_REVOKE = 17  # Autokey: default `revoke`, log2 s between the server's re-randomisations (131072 s)
+
 NTP_MAXKEY = 65535  # key IDs 1..NTP_MAXKEY are symmetric keys (ntp.keys); above are Autokey session keys

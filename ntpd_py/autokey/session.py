@@ -22,10 +22,8 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from .errors import AutokeyError, Xevnt
 
-from ..protocol import NTP_MAXKEY  # key IDs above this are autokey session keys
+from ..protocol import NTP_AUTOMAX, NTP_MAXKEY, NTP_REVOKE  # key IDs above NTP_MAXKEY are session keys
 NTP_MAXSESSION = 100  # maximum entries on a key list
-NTP_AUTOMAX = 12  # default `autokey` log2 seconds: key list lifetime
-NTP_REVOKE = 17  # default `revoke` log2 seconds: server private value lifetime
 
 
 def address_bytes(addr: str) -> bytes:

@@ -11,13 +11,11 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from ..protocol import NTP_MAXKEY, NTP_MAXPOLL, NTP_MINPOLL  # noqa: F401  (the parser's bounds for key IDs and polls)
+from ..protocol import NTP_AUTOMAX, NTP_REVOKE, NTP_VERSION  # noqa: F401  (defaults of the model and the parser)
 
 # ntpd defaults (ntp.h, ntp_config.c, ntp_filegen.c, ntp_crypto.h)
 NTP_MINDPOLL = 6  # default minpoll (64 s)
 NTP_MAXDPOLL = 10  # default maxpoll (1024 s)
-NTP_VERSION = 4
-NTP_AUTOMAX = 12  # autokey: log2 seconds of the session key list life (4096 s)
-KEY_REVOKE = 17  # revoke: log2 seconds between re-randomisations (131072 s)
 NTP_PORT = 123
 REFCLOCK_PREFIX = "127.127."
 
@@ -204,7 +202,7 @@ class NtpConfig:
     controlkey: int | None = None
     requestkey: int | None = None
     autokey: int = NTP_AUTOMAX
-    revoke: int = KEY_REVOKE
+    revoke: int = NTP_REVOKE
     enabled: set[str] = field(default_factory=lambda: set(DEFAULT_ENABLED))
     discard: dict[str, int] = field(default_factory=dict)
     tos: dict[str, float] = field(default_factory=dict)

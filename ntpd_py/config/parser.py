@@ -462,7 +462,7 @@ class _State:
         name = tokens[0]
         if len(tokens) > 2:
             raise _LineError(f"{name}: too many arguments")
-        default = model.NTP_AUTOMAX if name == "autokey" else model.KEY_REVOKE
+        default = model.NTP_AUTOMAX if name == "autokey" else model.NTP_REVOKE
         value = _int(tokens[1], f"{name} logsec", 1, 31) if len(tokens) == 2 else default
         self._set(name, value, origin)
 

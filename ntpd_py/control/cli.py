@@ -14,11 +14,11 @@ import sys
 import time
 from typing import Sequence, TextIO
 
+from ..clock.select import TALLY
 from ..ntptime import NTP_UNIX_OFFSET
 from . import prometheus
 from .client import Association, ControlClient, ControlError, Variables
 
-TALLY = " x.-+#*o"  # ntpq's tally code by selection status
 LINE_WIDTH = 72
 
 

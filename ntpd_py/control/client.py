@@ -12,14 +12,11 @@ import socket
 import time
 from typing import Iterator, NamedTuple
 
+from ..clock.select import SELECTION_NAMES
+from ..engine.status import PEER_EVENT_NAMES
 from ..wire import control as wire
 from ..wire.control import ControlFormatError
 
-SELECTION_NAMES = ("reject", "falsetick", "excess", "outlier", "candidate", "backup", "sys.peer", "pps.peer")
-PEER_EVENT_NAMES = ("", "mobilize", "demobilize", "unreachable", "reachable", "restart", "no_reply",
-                    "rate_exceeded", "access_denied", "leap_armed", "sys_peer", "clock_event", "bad_auth",
-                    "popcorn", "interleave", "xleave_err")
-LEAP_NAMES = ("leap_none", "leap_add_secs", "leap_del_secs", "leap_alarm")
 
 
 class ControlError(Exception):

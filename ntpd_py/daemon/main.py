@@ -24,7 +24,7 @@ from pathlib import Path
 
 from ..symkeys.keyfile import KeyFileError, SymmetricKey, read_keys_file
 from ..clock.discipline import KernelClock
-from ..config.interfaces import ListenPlan, listen_plan
+from ..config.interfaces import WILDCARDS, ListenPlan, listen_plan
 from ..config.model import NtpConfig
 from ..control.responder import ControlResponder
 from ..control.view import HostControlView
@@ -32,12 +32,11 @@ from ..engine.host import NtpHost
 from ..engine.events import (ClockPanic, ClockStepped, DatagramToSend, LogLine, PeerEvent, StatsRecord,
                              SystemEvent)
 from .autokey_wiring import attach_from_config as attach_autokey
-from .autokey_wiring import reload_credentials
+from .autokey_wiring import DEFAULT_KEYSDIR, reload_credentials
 from .netif import system_addresses
 from .stats import SystemCounters, sysstats_line, timestamp_fields, writers_from_config
 
 VERSION = "0.1.0"
-WILDCARDS = ("0.0.0.0", "::")
 IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)  # Linux's value; Python's socket module lacks the name
 MAX_DATAGRAM = 2048
 ANCILLARY_SPACE = socket.CMSG_SPACE(32)
@@ -45,7 +44,6 @@ BATCH = 64  # datagrams read per wake-up before the loop runs its timers
 SYSSTATS_INTERVAL = 3600.0
 IDLE_WAKE = 60.0  # the longest the timer sleeps: records and rate-limited log summaries (60-s windows) go out
 TIMER_FLOOR = 0.01  # the soonest the timer is re-armed for (a due time already past does not spin the loop)
-DEFAULT_KEYSDIR = "/usr/local/etc"  # ntpd's NTP_KEYSDIR (as daemon/autokey_wiring.py)
 
 
 class DaemonError(Exception):

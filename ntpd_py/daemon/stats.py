@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..config.model import Filegen, NtpConfig
+from ..ntptime import SECONDS_PER_DAY
 
 MJD_UNIX_EPOCH = 40587  # MJD of 1970-01-01
-SECONDS_PER_DAY = 86400
 
 
 # ---------------------------------------------------------------- line formats

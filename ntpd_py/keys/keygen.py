@@ -24,7 +24,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import dsa, rsa
 
-from ..ntptime import ntp_seconds
+from ..ntptime import SECONDS_PER_DAY, ntp_seconds
 from ..symkeys import generate as symmetric
 from .cert import (
     MAX_DER_BYTES,
@@ -56,7 +56,6 @@ DEFAULT_MODULUS = 2048
 MIN_NEW_MODULUS = 1024
 DEFAULT_IDENTITY_BITS = 512  # ntp-keygen's 256 fails on OpenSSL 3 (see vectors/iff/NOTES.md)
 DEFAULT_LIFETIME_DAYS = 365
-SECONDS_PER_DAY = 86400
 
 
 class KeygenError(Exception):

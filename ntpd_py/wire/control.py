@@ -17,15 +17,13 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, replace
 
-from ..protocol import MODE_CONTROL
+from ..protocol import MODE_CONTROL, NTP_OLDVERSION, NTP_VERSION
+from .packet import MAX_MAC_LEN  # key ID + SHA1 digest (ntpd's MAX_MAC_LEN)
 
 HEADER = struct.Struct("!BBHHHHH")
 HEADER_LEN = HEADER.size  # 12
 CTL_MAX_DATA_LEN = 468  # data octets per fragment (ntpd's CTL_MAX_DATA_LEN)
 MIN_MAC_LEN = 4 + 16  # key ID + MD5 digest (ntpd's MIN_MAC_LEN)
-MAX_MAC_LEN = 4 + 20  # key ID + SHA1 digest (ntpd's MAX_MAC_LEN)
-NTP_OLDVERSION = 1
-NTP_VERSION = 4
 
 # r_m_e_op bits
 RESPONSE = 0x80
