@@ -18,7 +18,6 @@ from ..wire import control as wire
 from ..wire.control import ControlFormatError
 
 
-
 class ControlError(Exception):
     """The server answered with a mode-6 error (code is CERR_*), or the exchange failed."""
 

@@ -27,6 +27,7 @@ from collections.abc import Callable, Mapping, Sequence
 from ..clock.discipline import ClockAdjuster, ClockDiscipline, NullClock
 from ..clock.select import SelectOptions
 from ..config.model import NtpConfig
+from ..protocol import MINDISPERSE
 from ..symkeys.keyfile import SymmetricKey
 from ..wire.packet import HEADER_LEN, PacketError, decode
 from .association import Association, MODE_ACTIVE, MODE_BROADCAST, MODE_CLIENT
@@ -39,7 +40,7 @@ from .mru import MruTable, restrict_bits
 from .pacing import ServerPacer
 from .restrict import DEFAULT_AVERAGE, DEFAULT_MINIMUM, DEFAULT_MONITOR, Limit, RestrictTable
 from .state import (Address, COUNTER_NAMES, ControlHandler, DEFAULT_BROADCASTDELAY, DEFAULT_ORPHANWAIT,
-                    IPPEERLIMIT_PREFIX, LOCAL_CLOCK_PREFIX, MINDISPERSE, NTP_MINPOLL, PACKET_EVENTS,
+                    IPPEERLIMIT_PREFIX, LOCAL_CLOCK_PREFIX, NTP_MINPOLL, PACKET_EVENTS,
                     STRATUM_UNSPEC, SystemState, is_ip)
 from .broadcast import BroadcastClient
 from .local_clock import LocalRefclock

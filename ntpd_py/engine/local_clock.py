@@ -5,14 +5,12 @@ A part of `NtpHost` (engine/host.py), which owns the state these methods read.
 
 from __future__ import annotations
 
-
-from ..protocol import NTP_SHIFT
 from ..config.model import Fudge
 from ..ntptime import to_ntp64
+from ..protocol import LEAP_NOWARNING, NTP_SHIFT
 from ..wire.packet import refid_from_text
 from .association import Association, MODE_SERVER
 from .status import PEVNT_REACH
-from .state import LEAP_NOWARNING
 
 
 FUDGE_FLAG_BITS = {"flag1": 1, "flag2": 2, "flag3": 4, "flag4": 8}  # ntpd's CLK_FLAG1..4

@@ -8,7 +8,7 @@ import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..protocol import LEAP_NOTINSYNC, LEAP_NOWARNING, MINDISPERSE, NTP_MINPOLL, STRATUM_UNSPEC  # noqa: F401
+from ..protocol import LEAP_NOTINSYNC, NTP_MINPOLL, STRATUM_UNSPEC
 from .association import MODE_ACTIVE, MODE_CLIENT
 from .status import EventCounter, PEVNT_AUTH, PEVNT_DENY, PEVNT_RATE, SST_UNSPEC
 

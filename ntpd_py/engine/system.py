@@ -9,10 +9,11 @@ from __future__ import annotations
 from ..clock.filter import PHI
 from ..clock.select import Candidate, SEL_SYSPEER, Selection, select
 from ..ntptime import to_ntp64
+from ..protocol import LEAP_NOTINSYNC, LEAP_NOWARNING, MINDISPERSE, NTP_MINPOLL, STRATUM_UNSPEC
 from ..wire.packet import refid_from_ipv4
 from .association import Association, MODE_BROADCAST
 from .status import EVNT_NOPEER, PEVNT_NEWPEER, SST_LOCAL, SST_NTP, SST_UNSPEC
-from .state import LEAP_NOTINSYNC, LEAP_NOWARNING, LOOPBACK_REFID, MINDISPERSE, NTP_MINPOLL, STRATUM_UNSPEC, is_ip
+from .state import LOOPBACK_REFID, is_ip
 
 
 class ClockSelection:
